@@ -1,0 +1,175 @@
+//! Argument parsing and dispatch. `main` turns any error into one clear line on stderr.
+
+use crate::root::Root;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "docker-upgrade-guard",
+    version,
+    about = "Keep the Docker daemon running across apt/dpkg upgrades",
+    long_about = "Keeps docker.service running across apt and dpkg operations.\n\n\
+        audit tells whether the next upgrade of docker.io or containerd will stop docker; \
+        patch rewrites an installed maintainer script so that it does not; the hook stages, \
+        called by apt and dpkg, start again what a package operation stopped."
+)]
+pub struct Cli {
+    /// Operate on the system installed under DIR (like dpkg --root).
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// dpkg database directory (default: ROOT/var/lib/dpkg).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub admindir: Option<PathBuf>,
+
+    /// systemctl to run (absolute path). For tests with a stand-in service manager.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "DOCKER_UPGRADE_GUARD_SYSTEMCTL",
+        hide_env_values = true
+    )]
+    pub systemctl: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tell whether the next upgrade will stop docker, and why.
+    Audit(AuditArgs),
+    /// Rewrite installed maintainer scripts so that an upgrade does not stop docker.
+    Patch(PatchArgs),
+    /// Show the watched units, whether the hooks are installed, and the last events.
+    Status(StatusArgs),
+    /// Entry points for apt and dpkg hooks (see README).
+    Hook(HookArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Nagios,
+    Prometheus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Audit this package (repeatable; default: docker.io containerd runc docker-ce containerd.io).
+    #[arg(long = "package", value_name = "NAME")]
+    pub packages: Vec<String>,
+    /// The fixed version to diff against: a .deb or a script file.
+    #[arg(long, value_name = "PATH")]
+    pub against: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Colour the diff (auto: only on a terminal).
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PatchArgs {
+    /// Patch this package's scripts only (repeatable; default: all watched packages).
+    #[arg(long = "package", value_name = "NAME")]
+    pub packages: Vec<String>,
+    /// Print the diff, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Restore the original scripts from the backups.
+    #[arg(long)]
+    pub revert: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// How many of the last events to show.
+    #[arg(long, default_value_t = 10)]
+    pub events: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    /// apt DPkg::Pre-Invoke.
+    AptPre,
+    /// apt DPkg::Pre-Install-Pkgs (version 3 stream on APT_HOOK_INFO_FD or stdin).
+    AptPkgs,
+    /// apt DPkg::Post-Invoke.
+    AptPost,
+    /// dpkg pre-invoke (dpkg -i, dpkg --configure -a without apt).
+    DpkgPre,
+    /// dpkg post-invoke.
+    DpkgPost,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HookArgs {
+    #[arg(value_enum)]
+    pub stage: Stage,
+    /// Exit non-zero on the tool's own errors (tests only; never in apt's configuration).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// What every command gets: where the system is and how to reach its service manager.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub root: Root,
+    pub systemctl: Option<PathBuf>,
+}
+
+/// The clap command (also used by `xtask` for the man page and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Inside a hook, even bad arguments must not break apt.
+            let hook = std::env::args().nth(1).as_deref() == Some("hook")
+                || std::env::args().any(|a| a == "hook");
+            let _ = e.print();
+            return if hook || !e.use_stderr() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(64)
+            };
+        }
+    };
+    let mut root = Root::new(&cli.root);
+    if let Some(a) = &cli.admindir {
+        root = root.with_admindir(a);
+    }
+    let ctx = Ctx {
+        root,
+        systemctl: cli.systemctl.clone(),
+    };
+    let result = match &cli.command {
+        Command::Hook(args) => return crate::hook::run(&ctx, args),
+        Command::Audit(args) => crate::audit::run(&ctx, args),
+        Command::Patch(args) => crate::patch::run(&ctx, args),
+        Command::Status(args) => crate::status::run(&ctx, args.events),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("docker-upgrade-guard: {e:#}");
+            // 3 is UNKNOWN for monitoring; for the other commands it is a plain failure.
+            ExitCode::from(3)
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Root-safe file access: reads that never follow a symlink and never read without bound, and
+//! writes that are atomic (temp file in the same directory, fsync, rename, fsync the directory).
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+/// Scripts and unit files larger than this are not real maintainer scripts: refuse them.
+pub const MAX_TEXT_FILE: u64 = 1024 * 1024;
+
+/// Opens `path` read-only without following a symlink in its last component, and checks
+/// that it is a regular file.
+pub fn open_nofollow(path: &Path) -> Result<File> {
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ELOOP => {
+            anyhow::anyhow!("{} is a symlink; refusing to follow it", path.display())
+        }
+        e => anyhow::anyhow!("cannot open {}: {}", path.display(), e.desc()),
+    })?;
+    // SAFETY: `fd` was just returned by open(2) and is owned by nobody else.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if !meta.file_type().is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    Ok(file)
+}
+
+/// Reads a whole regular file (no symlink) of at most `max` bytes.
+pub fn read_nofollow(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let file = open_nofollow(path)?;
+    let len = file.metadata()?.len();
+    if len > max {
+        bail!(
+            "{} is {} bytes, more than the {} this tool reads",
+            path.display(),
+            len,
+            max
+        );
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    file.take(max + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if buf.len() as u64 > max {
+        bail!(
+            "{} grew past {} bytes while being read",
+            path.display(),
+            max
+        );
+    }
+    Ok(buf)
+}
+
+/// Reads a text file: no symlink, at most [`MAX_TEXT_FILE`], valid UTF-8, no NUL byte.
+pub fn read_text_nofollow(path: &Path) -> Result<String> {
+    let bytes = read_nofollow(path, MAX_TEXT_FILE)?;
+    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
+        bail!(
+            "{} is not a text file (NUL byte at offset {})",
+            path.display(),
+            pos
+        );
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid UTF-8 (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Ownership and mode to give a file written by [`atomic_write`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileAttrs {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl FileAttrs {
+    pub fn of(meta: &std::fs::Metadata) -> FileAttrs {
+        FileAttrs {
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        }
+    }
+}
+
+/// Steps of [`atomic_write`], so that tests can stop the process after each one and check that
+/// the target is either the old or the new content, never a mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteStep {
+    TempCreated,
+    TempWritten,
+    TempSynced,
+    Renamed,
+    DirSynced,
+}
+
+/// Replaces `path` atomically with `data`: temp file in the same directory (never following a
+/// symlink: `O_EXCL` via tempfile), same mode and owner, fsync, rename, fsync the directory.
+/// `after_step` is called after each step (tests use it to kill the process there).
+pub fn atomic_write(
+    path: &Path,
+    data: &[u8],
+    attrs: FileAttrs,
+    mut after_step: impl FnMut(WriteStep),
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".dug-tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    after_step(WriteStep::TempCreated);
+    tmp.write_all(data)
+        .with_context(|| format!("cannot write a temporary file in {}", dir.display()))?;
+    let f = tmp.as_file();
+    nix::unistd::fchown(
+        f.as_raw_fd(),
+        Some(nix::unistd::Uid::from_raw(attrs.uid)),
+        Some(nix::unistd::Gid::from_raw(attrs.gid)),
+    )
+    .or_else(|e| {
+        // Unprivileged test runs cannot chown; keeping our own ids is then the only choice.
+        let meta = f.metadata()?;
+        if meta.uid() == attrs.uid && meta.gid() == attrs.gid {
+            Ok(())
+        } else {
+            Err(std::io::Error::from(e))
+        }
+    })
+    .with_context(|| format!("cannot set the owner of the new {}", path.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(attrs.mode))
+        .with_context(|| format!("cannot set the mode of the new {}", path.display()))?;
+    after_step(WriteStep::TempWritten);
+    f.sync_all()
+        .with_context(|| format!("cannot fsync the new {}", path.display()))?;
+    after_step(WriteStep::TempSynced);
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot rename the new file over {}", path.display()))?;
+    after_step(WriteStep::Renamed);
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot fsync directory {}", dir.display()))?;
+    after_step(WriteStep::DirSynced);
+    Ok(())
+}
+
+/// Creates `dir` (and parents) with `mode` if missing; refuses a symlink or a directory that
+/// group or others can write to (state must live only in root-owned places).
+pub fn ensure_private_dir(dir: &Path, mode: u32) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) => {
+            if meta.file_type().is_symlink() || !meta.is_dir() {
+                bail!(
+                    "{} is not a directory (or is a symlink); refusing to use it",
+                    dir.display()
+                );
+            }
+            if meta.mode() & 0o022 != 0 {
+                bail!(
+                    "{} is writable by group or others; refusing to use it",
+                    dir.display()
+                );
+            }
+            let me = nix::unistd::geteuid().as_raw();
+            if meta.uid() != me {
+                bail!(
+                    "{} is owned by uid {}, not {}; refusing to use it",
+                    dir.display(),
+                    meta.uid(),
+                    me
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("cannot set the mode of {}", dir.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot stat {}", dir.display())),
+    }
+}
+
+use std::os::unix::fs::DirBuilderExt;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_symlink_and_junk() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real");
+        std::fs::write(&real, "#!/bin/sh\n").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = read_text_nofollow(&link).unwrap_err().to_string();
+        assert!(err.contains("symlink"), "{err}");
+        std::fs::write(&real, b"a\0b").unwrap();
+        assert!(read_text_nofollow(&real)
+            .unwrap_err()
+            .to_string()
+            .contains("NUL"));
+        std::fs::write(&real, b"a\xffb").unwrap();
+        assert!(read_text_nofollow(&real)
+            .unwrap_err()
+            .to_string()
+            .contains("UTF-8"));
+        assert!(read_text_nofollow(d.path())
+            .unwrap_err()
+            .to_string()
+            .contains("regular"));
+    }
+
+    #[test]
+    fn atomic_write_keeps_mode_and_reports_steps() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("prerm");
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let attrs = FileAttrs::of(&std::fs::metadata(&p).unwrap());
+        let mut steps = vec![];
+        atomic_write(&p, b"new", attrs, |s| steps.push(s)).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o755);
+        assert_eq!(steps.len(), 5);
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! docker-upgrade-guard: keeps the Docker daemon running across apt/dpkg upgrades.
+//!
+//! The crate is a library plus a thin binary so that integration tests, fuzzers and the
+//! build-time man page generator (`xtask`) use exactly the code that ships.
+//!
+//! Module map (one job each):
+//! - [`root`] — every path the tool touches, relative to `--root` (like `dpkg --root`).
+//! - [`fsutil`] — root-safe file reading (no symlinks, size cap) and atomic writing.
+//! - [`dpkg`] — the dpkg database, maintainer scripts, versions, dpkg.log, `.deb`s, locks.
+//! - [`scripts`] — what a maintainer script does to watched units, and its repair.
+//! - [`units`] — systemd unit files as systemd resolves them, and stop propagation.
+//! - [`service`] — the service manager behind one small trait (systemctl, or a stand-in).
+//! - [`health`] — does docker/containerd answer on their sockets.
+//! - [`config`] — `/etc/docker-upgrade-guard/config.toml`.
+//! - [`events`] — the event log (JSON lines) and the journal.
+//! - [`audit`], [`hook`], [`patch`], [`status`] — the user-facing commands.
+//! - [`cli`] — argument parsing and dispatch.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod dpkg;
+pub mod events;
+pub mod fsutil;
+pub mod health;
+pub mod hook;
+pub mod patch;
+pub mod root;
+pub mod scripts;
+pub mod service;
+pub mod status;
+pub mod units;
+pub mod watch;
