@@ -24,6 +24,7 @@ pub mod events;
 pub mod fsutil;
 pub mod health;
 pub mod hook;
+pub mod inspect;
 pub mod patch;
 pub mod root;
 pub mod scripts;

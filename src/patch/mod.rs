@@ -8,3 +8,11 @@ pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
     let _ = (ctx, args);
     todo!("patch helper")
 }
+
+/// The just-in-time guard, called from the apt `Pre-Install-Pkgs` stage (apt holds the
+/// frontend lock, dpkg is not running yet): patches the harmful installed prerm/preinst of
+/// each of `packages` that is about to be upgraded. Returns one human line per script patched.
+pub fn jit_guard(root: &crate::root::Root, packages: &[String]) -> anyhow::Result<Vec<String>> {
+    let _ = (root, packages);
+    todo!("patch helper")
+}

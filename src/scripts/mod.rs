@@ -2,3 +2,22 @@
 
 pub mod classify;
 pub mod repair;
+
+use classify::{Analysis, Site, Tri, UnitOp};
+
+/// The `$1` values with which dpkg runs each script during an upgrade of the package
+/// (old prerm `upgrade`, new preinst `upgrade`, old postrm `upgrade`). A stop that runs for
+/// any of them stops the unit on every upgrade.
+pub const UPGRADE_ARGS: &[&str] = &["upgrade"];
+
+/// Stops of any of `watched` that run (Yes or Maybe) when the script is called with `upgrade`:
+/// the harmful lines. One definition shared by audit, patch, repair and the hook.
+pub fn stops_on_upgrade<'a>(analysis: &'a Analysis, watched: &[&str]) -> Vec<&'a Site> {
+    analysis
+        .sites
+        .iter()
+        .filter(|s| s.op == UnitOp::Stop)
+        .filter(|s| s.units.iter().any(|u| watched.contains(&u.as_str())))
+        .filter(|s| UPGRADE_ARGS.iter().any(|a| s.runs_on(a) != Tri::No))
+        .collect()
+}
