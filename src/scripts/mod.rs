@@ -1,6 +1,10 @@
 //! Maintainer scripts: what they do to systemd units for each `$1`, and the repaired text.
 
 pub mod classify;
+mod glob;
+pub mod lex;
+pub mod parse;
+pub mod walk;
 pub mod repair;
 
 use classify::{Analysis, Site, Tri, UnitOp};
