@@ -259,6 +259,10 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
+        // `""` marks a present (empty) word; beside other parts it is just noise (`"$1"`).
+        if parts.len() > 1 {
+            parts.retain(|p| !matches!(p, Part::Lit { text, .. } if text.is_empty()));
+        }
         Ok(Word {
             span: start..self.pos,
             parts,
