@@ -191,7 +191,12 @@ fn repaired_scripts_are_safe_and_repairing_again_finds_nothing() {
         };
         let again = analyse(&fixed);
         assert!(stops_on_upgrade(&again, &UNITS).is_empty(), "{}", r.file);
-        assert_eq!(repair(&fixed, &again, &UNITS), None, "{}: not idempotent", r.file);
+        assert_eq!(
+            repair(&fixed, &again, &UNITS),
+            None,
+            "{}: not idempotent",
+            r.file
+        );
         // Nothing else changed: remove still stops what it stopped, configure starts the same.
         for u in UNITS {
             let before = verdict(&an.query(&[UnitOp::Stop], u, "remove"));
@@ -207,7 +212,11 @@ fn repaired_scripts_are_safe_and_repairing_again_finds_nothing() {
             .zip(fixed.lines())
             .filter(|(a, b)| a != b)
             .count();
-        assert!(changed <= stops_on_upgrade(&an, &UNITS).len() * 2, "{}", r.file);
+        assert!(
+            changed <= stops_on_upgrade(&an, &UNITS).len() * 2,
+            "{}",
+            r.file
+        );
         assert_eq!(text.lines().count(), fixed.lines().count(), "{}", r.file);
     }
 }
@@ -220,7 +229,10 @@ fn unwatched_units_are_left_alone() {
     assert_eq!(repair(&text, &an, &["kubelet.service"]), None);
     let text = read("containerd-focal-always-stop.prerm");
     let an = analyse(&text);
-    assert_eq!(repair(&text, &an, &["docker.service", "docker.socket"]), None);
+    assert_eq!(
+        repair(&text, &an, &["docker.service", "docker.socket"]),
+        None
+    );
 }
 
 fn syntax_ok(shell: &str, path: &Path) -> bool {
@@ -299,10 +311,26 @@ fn repaired_scripts_run_as_expected() {
         if text.contains("/etc/init.d/") {
             continue; // not runnable here
         }
-        let stops = |log: &str| log.lines().filter(|l| l.contains(" stop") || l.contains("--now")).count();
-        assert!(stops(&run(&text, "upgrade")) > 0, "{}: original does not stop", r.file);
-        assert_eq!(stops(&run(&fixed, "upgrade")), 0, "{}: repaired still stops", r.file);
-        if !text.contains("!= remove") && !text.contains("! [ \"$1\" = remove ]") && !text.contains("[ \"$1\" = remove ] ||") {
+        let stops = |log: &str| {
+            log.lines()
+                .filter(|l| l.contains(" stop") || l.contains("--now"))
+                .count()
+        };
+        assert!(
+            stops(&run(&text, "upgrade")) > 0,
+            "{}: original does not stop",
+            r.file
+        );
+        assert_eq!(
+            stops(&run(&fixed, "upgrade")),
+            0,
+            "{}: repaired still stops",
+            r.file
+        );
+        if !text.contains("!= remove")
+            && !text.contains("! [ \"$1\" = remove ]")
+            && !text.contains("[ \"$1\" = remove ] ||")
+        {
             assert_eq!(run(&text, "remove"), run(&fixed, "remove"), "{}", r.file);
         }
         n += 1;

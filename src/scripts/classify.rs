@@ -142,7 +142,11 @@ impl fmt::Display for Guard {
                 g => write!(f, "! {g}"),
             },
             Guard::And(gs) | Guard::Or(gs) => {
-                let sep = if matches!(self, Guard::And(_)) { " && " } else { " || " };
+                let sep = if matches!(self, Guard::And(_)) {
+                    " && "
+                } else {
+                    " || "
+                };
                 for (i, g) in gs.iter().enumerate() {
                     if i > 0 {
                         f.write_str(sep)?;

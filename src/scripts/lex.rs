@@ -94,7 +94,10 @@ pub fn lex(src: &str) -> Result<Vec<Tok>, LexError> {
 }
 
 fn is_break(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')' | b'<' | b'>')
+    matches!(
+        c,
+        b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')' | b'<' | b'>'
+    )
 }
 
 impl<'a> Lexer<'a> {
@@ -445,7 +448,19 @@ mod tests {
     fn quotes_comments_continuations() {
         assert_eq!(
             words("a 'b c' \"d\\\"e\" f\\\ng # stop x\n2>/dev/null x&&y"),
-            ["a", "b c", "d\"e", "fg", "NL", "<>>", "/dev/null", "x", "<&&>", "y", "EOF"]
+            [
+                "a",
+                "b c",
+                "d\"e",
+                "fg",
+                "NL",
+                "<>>",
+                "/dev/null",
+                "x",
+                "<&&>",
+                "y",
+                "EOF"
+            ]
         );
     }
 

@@ -4,8 +4,8 @@ pub mod classify;
 mod glob;
 pub mod lex;
 pub mod parse;
-pub mod walk;
 pub mod repair;
+pub mod walk;
 
 use classify::{Analysis, Site, Tri, UnitOp};
 

@@ -110,6 +110,7 @@ pub fn parse(src: &str) -> Result<Vec<AndOr>, ParseError> {
         toks,
         pos: 0,
         last_end: 0,
+        depth: 0,
     };
     let list = p.list()?;
     match &p.peek().kind {
@@ -122,7 +123,12 @@ struct Parser {
     toks: Vec<Tok>,
     pos: usize,
     last_end: usize,
+    /// Nesting of compound commands; bounded so that a hostile script cannot overflow the stack.
+    depth: usize,
 }
+
+/// Far beyond any real maintainer script.
+const MAX_DEPTH: usize = 100;
 
 impl Parser {
     fn peek(&self) -> &Tok {
@@ -258,6 +264,16 @@ impl Parser {
     }
 
     fn command(&mut self) -> Result<Command, ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err("commands nested too deeply");
+        }
+        self.depth += 1;
+        let r = self.command_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn command_inner(&mut self) -> Result<Command, ParseError> {
         let start = self.peek().span.start;
         let cmd = if self.is_kw("if") {
             self.if_cmd(start)?
@@ -544,6 +560,14 @@ mod tests {
         assert!(parse("if true; then\n echo\n").is_err());
         assert!(parse("fi\n").is_err());
         assert!(parse("case x in a) echo\n").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let src = "{ ".repeat(100_000) + &"; }".repeat(100_000);
+        assert!(parse(&src).is_err());
+        let src = "if true; then ".repeat(50) + &"fi; ".repeat(50);
+        assert!(parse(&src).is_ok());
     }
 
     #[test]

@@ -53,7 +53,12 @@ pub fn repair(text: &str, analysis: &Analysis, watched: &[&str]) -> Option<Strin
         {
             continue;
         }
-        if let Some(cond_end) = shapes.sole_in_if.iter().find(|(b, _)| *b == span).map(|x| x.1) {
+        if let Some(cond_end) = shapes
+            .sole_in_if
+            .iter()
+            .find(|(b, _)| *b == span)
+            .map(|x| x.1)
+        {
             edits.push((cond_end, COND_SUFFIX));
         } else {
             edits.push((span.start, WRAP_OPEN));

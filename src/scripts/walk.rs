@@ -225,7 +225,11 @@ fn merge(outcomes: Vec<Env>) -> Env {
         }
         out.insert(
             k.clone(),
-            if known { Val::Known(vals) } else { Val::Unknown },
+            if known {
+                Val::Known(vals)
+            } else {
+                Val::Unknown
+            },
         );
     }
     out
@@ -300,7 +304,10 @@ impl Walker<'_> {
                 let base = self.env.clone();
                 self.list(cond, path);
                 let mut p = path.to_vec();
-                p.push(Guard::Other(format!("loop body ({})", self.list_text(cond))));
+                p.push(Guard::Other(format!(
+                    "loop body ({})",
+                    self.list_text(cond)
+                )));
                 self.list(body, &p);
                 let after = std::mem::take(&mut self.env);
                 self.env = merge(vec![base, after]);
@@ -391,10 +398,7 @@ impl Walker<'_> {
                 .map(|pw| match pattern_of(pw) {
                     Some(p) if p == "*" => Guard::Always,
                     Some(p) if on_arg => Guard::ArgIs(p),
-                    _ => Guard::Other(format!(
-                        "case {word_text} in {}",
-                        self.text(&pw.span)
-                    )),
+                    _ => Guard::Other(format!("case {word_text} in {}", self.text(&pw.span))),
                 })
                 .collect();
             exhaustive |= pats.contains(&Guard::Always);
@@ -712,7 +716,14 @@ impl Walker<'_> {
         }
     }
 
-    fn dispatch(&mut self, name: &str, args: &[Word], s: &Simple, path: &[Guard], ao: &Range<usize>) {
+    fn dispatch(
+        &mut self,
+        name: &str,
+        args: &[Word],
+        s: &Simple,
+        path: &[Guard],
+        ao: &Range<usize>,
+    ) {
         let base = name.rsplit('/').next().unwrap_or(name);
         let result = match base {
             "systemctl" => self.systemctl(args),
