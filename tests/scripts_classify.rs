@@ -71,6 +71,9 @@ const TABLE: &[Row] = &[
     row("or-chain.prerm", ["NN", "NN", "YN"], "NNN", &[3]),
     row("resolved-variable.prerm", ["YY", "YY", "NN"], "NNN", &[5]),
     row("disable-now.prerm", ["NY", "NN", "YY"], "NNN", &[4, 6]),
+    // `exit` decided by `$1` ends the script for what follows; other exits and `( exit )` do not.
+    row("early-exit.prerm", ["NY", "NY", "NN"], "NNN", &[12]),
+    row("early-exit-other.prerm", ["NN", "NN", "YY"], "NNN", &[9]),
     // What we cannot follow is unknown, never safe.
     row("function.prerm", ["UU", "UU", "UU"], "UUU", &[]),
     row("variable-unit.prerm", ["UU", "UU", "UU"], "UUU", &[]),

@@ -250,3 +250,86 @@ pub const PARSE_FAILURE: &str = "cannot parse the script: ";
 pub fn analyse(text: &str) -> Analysis {
     super::walk::analyse(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arg(s: &str) -> Guard {
+        Guard::ArgIs(s.into())
+    }
+
+    #[test]
+    fn guard_eval_table() {
+        let other = || Guard::Other("[ -d /run/systemd/system ]".into());
+        let cases: Vec<(Guard, &str, Tri)> = vec![
+            (Guard::Always, "upgrade", Tri::Yes),
+            (arg("remove"), "upgrade", Tri::No),
+            (arg("remove"), "remove", Tri::Yes),
+            (arg("abort-*"), "abort-upgrade", Tri::Yes),
+            (Guard::negate(arg("remove")), "upgrade", Tri::Yes),
+            (other(), "upgrade", Tri::Maybe),
+            (Guard::negate(other()), "upgrade", Tri::Maybe),
+            (Guard::all([other(), arg("remove")]), "upgrade", Tri::No),
+            (Guard::all([other(), arg("remove")]), "remove", Tri::Maybe),
+            (Guard::any([other(), arg("remove")]), "remove", Tri::Yes),
+            (Guard::any([other(), arg("remove")]), "upgrade", Tri::Maybe),
+            (
+                Guard::any([arg("purge"), arg("remove")]),
+                "upgrade",
+                Tri::No,
+            ),
+            (Guard::never(), "upgrade", Tri::No),
+        ];
+        for (g, a, want) in cases {
+            assert_eq!(g.eval(a), want, "{g} with {a}");
+        }
+    }
+
+    fn stop_guard(src: &str) -> Guard {
+        let a = analyse(src);
+        assert!(a.unknowns.is_empty(), "{:?}", a.unknowns);
+        a.sites[0].guard.clone()
+    }
+
+    #[test]
+    fn test_expression_forms() {
+        let t = |c: &str| stop_guard(&format!("if {c}; then systemctl stop x; fi\n"));
+        assert_eq!(
+            t("[ \"$1\" = remove -o \"$1\" = purge ]"),
+            Guard::any([arg("remove"), arg("purge")])
+        );
+        assert_eq!(t("[ remove = \"$1\" ]"), arg("remove"));
+        assert_eq!(t("[ \"$1\" == 'a*' ]"), arg("a\\*"));
+        assert_eq!(t("[ \"x$1\" = yremove ]"), Guard::never());
+        assert_eq!(t("[ ! \"$1\" = upgrade ]"), Guard::negate(arg("upgrade")));
+        assert_eq!(t("test -z \"$1\""), arg(""));
+        assert_eq!(t("[ \"$2\" = x ]"), Guard::Other("[ \"$2\" = x ]".into()));
+        assert_eq!(t("true"), Guard::Always);
+    }
+
+    #[test]
+    fn query_prefers_sites_then_unknowns() {
+        let a = analyse("systemctl stop docker\nsystemctl stop \"$U\"\n");
+        assert!(
+            matches!(a.query(&[UnitOp::Stop], "docker.service", "upgrade"), Answer::Yes(s) if s.len() == 1)
+        );
+        assert!(
+            matches!(a.query(&[UnitOp::Stop], "containerd.service", "upgrade"), Answer::Unknown(u) if u.len() == 1)
+        );
+        let a = analyse("systemctl stop docker\n");
+        assert_eq!(
+            a.query(&[UnitOp::Start], "docker.service", "configure"),
+            Answer::No
+        );
+    }
+
+    #[test]
+    fn display_reads_like_the_script() {
+        let g = Guard::all([
+            Guard::Other("[ -d /run/systemd/system ]".into()),
+            Guard::negate(arg("remove")),
+        ]);
+        assert_eq!(g.to_string(), "[ -d /run/systemd/system ] && $1 != remove");
+    }
+}

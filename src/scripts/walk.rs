@@ -262,9 +262,76 @@ impl Walker<'_> {
     }
 
     fn list(&mut self, list: &[AndOr], path: &[Guard]) {
+        let mut path = path.to_vec();
         for ao in list {
-            self.and_or(ao, path);
+            self.and_or(ao, &path);
+            // `case "$1" in upgrade) exit 0 ;; esac`: what follows does not run on upgrade.
+            // Only exits decided by `$1` are worth a condition; others would add noise.
+            if let Some(g) = self.exit_guard(ao) {
+                if g.mentions_arg() {
+                    path.push(Guard::negate(g));
+                }
+            }
         }
+    }
+
+    /// The condition (relative to the and-or list's own path) under which running `ao`
+    /// certainly ends the script with `exit`; None if it never does.
+    fn exit_guard(&self, ao: &AndOr) -> Option<Guard> {
+        if !ao.rest.is_empty() || ao.first.bang || ao.first.cmds.len() != 1 {
+            return None;
+        }
+        match &ao.first.cmds[0] {
+            Command::Simple(s) => s
+                .words
+                .first()
+                .is_some_and(|w| w.is_keyword("exit"))
+                .then_some(Guard::Always),
+            Command::If(i) => {
+                let mut alts = Vec::new();
+                let mut negs = Vec::new();
+                for (cond, body) in &i.clauses {
+                    let c = self.cond_list(cond);
+                    if let Some(g) = self.list_exit(body) {
+                        alts.push(Guard::all(negs.iter().cloned().chain([c.clone(), g])));
+                    }
+                    negs.push(Guard::negate(c));
+                }
+                if let Some(g) = i.else_body.as_deref().and_then(|e| self.list_exit(e)) {
+                    alts.push(Guard::all(negs.into_iter().chain([g])));
+                }
+                (!alts.is_empty()).then(|| Guard::any(alts))
+            }
+            Command::Case { word, arms, .. } => {
+                let on_arg = matches!(word.parts.as_slice(), [Part::Param(n)] if n == "1");
+                let mut alts = Vec::new();
+                let mut negs = Vec::new();
+                for arm in arms {
+                    let pats: Option<Vec<Guard>> = arm
+                        .patterns
+                        .iter()
+                        .map(|pw| match pattern_of(pw) {
+                            Some(p) if p == "*" => Some(Guard::Always),
+                            Some(p) if on_arg => Some(Guard::ArgIs(p)),
+                            _ => None,
+                        })
+                        .collect();
+                    // A pattern we cannot read: stop here, later arms are not certain.
+                    let g = Guard::any(pats?);
+                    if let Some(e) = self.list_exit(&arm.body) {
+                        alts.push(Guard::all(negs.iter().cloned().chain([g.clone(), e])));
+                    }
+                    negs.push(Guard::negate(g));
+                }
+                (!alts.is_empty()).then(|| Guard::any(alts))
+            }
+            _ => None,
+        }
+    }
+
+    fn list_exit(&self, list: &[AndOr]) -> Option<Guard> {
+        let alts: Vec<Guard> = list.iter().filter_map(|ao| self.exit_guard(ao)).collect();
+        (!alts.is_empty()).then(|| Guard::any(alts))
     }
 
     fn and_or(&mut self, ao: &AndOr, path: &[Guard]) {
@@ -473,7 +540,7 @@ impl Walker<'_> {
             "false" => return Guard::never(),
             _ => return other(),
         };
-        if g.mentions_arg() {
+        if g.mentions_arg() || g == Guard::never() {
             g
         } else {
             other()
