@@ -31,7 +31,13 @@ fn main() -> anyhow::Result<()> {
         let man = clap_mangen::Man::new(sub.clone()).section(SECTION);
         let mut page = Vec::new();
         man.render(&mut page)?;
-        write_roff(&page, &[], &format!("SEE ALSO\n.BR {NAME} (8)\n"), &out, &man.get_filename())?;
+        write_roff(
+            &page,
+            &[],
+            &format!("SEE ALSO\n.BR {NAME} (8)\n"),
+            &out,
+            &man.get_filename(),
+        )?;
     }
 
     let man = clap_mangen::Man::new(cmd.clone()).section(SECTION);
