@@ -701,7 +701,9 @@ pub fn stop_propagation(units: &[Unit], stopped: &str) -> Vec<Propagated> {
 mod tests {
     use super::*;
 
-    fn deps(text: &str) -> Vec<(DepKind, String, usize)> {
+    type Row = (DepKind, String, usize);
+
+    fn deps(text: &str) -> Vec<Row> {
         parse_unit_text(text, "docker.service")
             .deps
             .into_iter()
@@ -713,7 +715,7 @@ mod tests {
     fn parser_table() {
         use DepKind::*;
         let c = "containerd.service".to_string();
-        let cases: Vec<(&str, &str, Vec<(DepKind, String, usize)>, usize)> = vec![
+        let cases: Vec<(&str, &str, Vec<Row>, usize)> = vec![
             ("focal docker.service", "[Unit]\nDescription=x\nBindsTo=containerd.service\nAfter=network-online.target docker.socket firewalld.service containerd.service\nWants=network-online.target\nRequires=docker.socket\n\n[Service]\nType=notify\n",
              vec![(BindsTo, c.clone(), 3), (Wants, "network-online.target".into(), 5), (Requires, "docker.socket".into(), 6)], 0),
             ("bookworm Wants only", "[Unit]\nWants=containerd.service\n", vec![(Wants, c.clone(), 2)], 0),
