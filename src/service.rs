@@ -289,7 +289,7 @@ pub fn run_bounded(program: &Path, args: &[&str], timeout: Duration, what: &str)
         );
     };
 
-    let mut nap = Duration::from_millis(1);
+    let mut nap = Duration::from_micros(250);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -307,7 +307,11 @@ pub fn run_bounded(program: &Path, args: &[&str], timeout: Duration, what: &str)
             bail!("{what} did not answer within {}", fmt_secs(timeout));
         }
         std::thread::sleep(nap.min(timeout - elapsed));
-        nap = (nap * 2).min(Duration::from_millis(25));
+        // Fine-grained while a quick answer is likely (the hook's no-op cost is counted in
+        // milliseconds), coarser for a slow job.
+        if elapsed > Duration::from_millis(100) {
+            nap = (nap * 2).min(Duration::from_millis(25));
+        }
     };
 
     // The pipes close when the child exits, unless something it started still holds them:
