@@ -198,7 +198,7 @@ pub fn compiled_arch() -> &'static str {
     }
 }
 
-fn is_pkg_name(s: &str) -> bool {
+pub(crate) fn is_pkg_name(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() >= 2
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
@@ -206,7 +206,7 @@ fn is_pkg_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"+-.".contains(c))
 }
 
-fn is_arch(s: &str) -> bool {
+pub(crate) fn is_arch(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
