@@ -215,7 +215,9 @@ pub(crate) fn is_arch(s: &str) -> bool {
 /// Parses every paragraph of a status or journal file; each one that is garbled adds one
 /// line (file:line: reason) to `problems` and is skipped.
 fn parse_db_text(text: &str, file: &Path, problems: &mut Vec<String>) -> Vec<PackageStatus> {
-    let (paragraphs, bad) = control::parse_paragraphs(text);
+    // Only these fields are parsed and kept: see parse_paragraphs_keeping.
+    const FIELDS: &[&str] = &["Package", "Status", "Architecture", "Multi-Arch", "Version"];
+    let (paragraphs, bad) = control::parse_paragraphs_keeping(text, FIELDS);
     problems.extend(
         bad.into_iter()
             .map(|p| format!("{}:{}: {}", file.display(), p.line, p.message)),
