@@ -587,4 +587,35 @@ mod tests {
             assert_eq!(got, *want, "{file}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        /// Corrupted real archives (a few bytes flipped, possibly cut short) and random
+        /// bytes: an error or an answer, never a panic.
+        #[test]
+        fn tar_reader_never_panics(
+            flips in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 0..8),
+            cut in 0usize..5000,
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1100),
+        ) {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join("prerm"), "#!/bin/sh\n").unwrap();
+            std::fs::write(d.path().join("md5sums"), "x".repeat(700)).unwrap();
+            let mut t = tar(d.path(), if cut % 2 == 0 { "gnu" } else { "posix" });
+            for (at, b) in flips {
+                if let Some(x) = t.get_mut(at) {
+                    *x = b;
+                }
+            }
+            // Re-seal every header's checksum, so that flips reach the field parsers.
+            for h in t.chunks_mut(BLOCK).filter(|h| h.len() == BLOCK && h[257..262] == *b"ustar") {
+                h[148..156].copy_from_slice(b"        ");
+                let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+                h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            }
+            t.truncate(cut.max(1));
+            let _ = find_member(&mut t.as_slice(), "prerm");
+            let _ = find_member(&mut junk.as_slice(), "prerm");
+        }
+    }
 }
