@@ -156,6 +156,7 @@ fn load_units(root: &Root, names: &[String], problems: &mut Vec<String>) -> Vec<
                     fragment: u.fragment.clone(),
                     masked: u.masked,
                     propagation: vec![],
+                    pulls_in: pulls_in(&u),
                 });
                 loaded.push(u);
             }
@@ -165,6 +166,7 @@ fn load_units(root: &Root, names: &[String], problems: &mut Vec<String>) -> Vec<
                 fragment: None,
                 masked: false,
                 propagation: vec![],
+                pulls_in: vec![],
             }),
             Err(e) => {
                 let msg = format!("cannot load unit {name}: {e:#}");
@@ -175,6 +177,7 @@ fn load_units(root: &Root, names: &[String], problems: &mut Vec<String>) -> Vec<
                     fragment: None,
                     masked: false,
                     propagation: vec![],
+                    pulls_in: vec![],
                 });
             }
         }
@@ -183,6 +186,17 @@ fn load_units(root: &Root, names: &[String], problems: &mut Vec<String>) -> Vec<
         f.propagation = units::stop_propagation(&loaded, &f.name);
     }
     facts
+}
+
+fn pulls_in(u: &units::Unit) -> Vec<String> {
+    use units::DepKind::{BindsTo, Requires, Wants};
+    let mut out: Vec<String> = Vec::new();
+    for d in &u.deps {
+        if matches!(d.kind, BindsTo | Requires | Wants) && !out.contains(&d.target) {
+            out.push(d.target.clone());
+        }
+    }
+    out
 }
 
 fn state_word(s: State) -> &'static str {

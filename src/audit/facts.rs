@@ -94,6 +94,8 @@ pub struct UnitFacts {
     pub masked: bool,
     /// Units that stop (transitively) when this one is stopped explicitly.
     pub propagation: Vec<Propagated>,
+    /// Units that starting this one starts too (`Requires=`, `BindsTo=`, `Wants=` targets).
+    pub pulls_in: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

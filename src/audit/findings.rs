@@ -278,7 +278,7 @@ fn exposure(
     let units: Vec<AffectedUnit> = affected
         .into_iter()
         .map(|(unit, via)| {
-            let (started_again, started_by) = started_again(postinst, &unit);
+            let (started_again, started_by) = started_again(facts, postinst, &unit);
             AffectedUnit {
                 unit,
                 via,
@@ -452,29 +452,64 @@ fn describe_chain(p: &Propagated) -> Vec<String> {
         .collect()
 }
 
-fn started_again(postinst: Option<&ScriptFacts>, unit: &str) -> (Option<bool>, Vec<EvidenceLine>) {
+/// Whether the postinst starts `unit` on configure: directly, or by starting a unit that pulls
+/// it in (starting docker.service starts docker.socket through `Requires=`).
+fn started_again(
+    facts: &Facts,
+    postinst: Option<&ScriptFacts>,
+    unit: &str,
+) -> (Option<bool>, Vec<EvidenceLine>) {
     let Some(script) = postinst else {
         return (Some(false), vec![]);
     };
     let Ok(reading) = &script.reading else {
         return (None, vec![]);
     };
-    match reading.starts(unit) {
-        Some(StartAnswer::Yes(sites)) => (
-            Some(true),
-            sites
-                .iter()
-                .flat_map(|s| s.lines.0..=s.lines.1.max(s.lines.0))
-                .map(|n| EvidenceLine {
-                    file: script.path.display().to_string(),
-                    line: n,
-                    text: reading.line(n).to_string(),
-                })
-                .collect(),
-        ),
-        Some(StartAnswer::Unknown(_)) => (None, vec![]),
-        Some(StartAnswer::No) | None => (Some(false), vec![]),
+    let mut undecided = false;
+    for (started, answer) in &reading.starts_on_configure {
+        let reaches = started == unit || pulled_in(facts, started).iter().any(|u| u == unit);
+        if !reaches {
+            continue;
+        }
+        match answer {
+            StartAnswer::Yes(sites) => {
+                let lines = sites
+                    .iter()
+                    .flat_map(|s| s.lines.0..=s.lines.1.max(s.lines.0))
+                    .map(|n| EvidenceLine {
+                        file: script.path.display().to_string(),
+                        line: n,
+                        text: reading.line(n).to_string(),
+                    })
+                    .collect();
+                return (Some(true), lines);
+            }
+            StartAnswer::Unknown(_) => undecided = true,
+            StartAnswer::No => {}
+        }
     }
+    if undecided {
+        (None, vec![])
+    } else {
+        (Some(false), vec![])
+    }
+}
+
+/// Every unit that starting `unit` starts too (transitively), from the loaded units.
+fn pulled_in(facts: &Facts, unit: &str) -> Vec<String> {
+    let mut seen: Vec<String> = vec![];
+    let mut todo = vec![unit.to_string()];
+    while let Some(u) = todo.pop() {
+        if let Some(f) = facts.units.iter().find(|f| f.name == u) {
+            for t in &f.pulls_in {
+                if !seen.contains(t) && t != unit {
+                    seen.push(t.clone());
+                    todo.push(t.clone());
+                }
+            }
+        }
+    }
+    seen
 }
 
 /// "a", "a and b", "a, b and c".
@@ -485,3 +520,7 @@ pub fn join_and(items: &[String]) -> String {
         [init @ .., last] => format!("{} and {}", init.join(", "), last),
     }
 }
+
+#[cfg(test)]
+#[path = "findings_tests.rs"]
+mod tests;
