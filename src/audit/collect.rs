@@ -22,11 +22,21 @@ pub const BACKUP_DIR: &str = "/var/lib/docker-upgrade-guard/backups";
 
 pub fn collect(root: &Root, packages: &[String], watched_units: &[String]) -> Facts {
     let mut problems = Vec::new();
-    let db = match StatusDb::load(root.admindir()) {
-        Ok(db) => Some(db),
-        Err(e) => {
-            problems.push(format!("cannot read the dpkg database: {e:#}"));
-            None
+    let status = root.admindir().join("status");
+    let db = if std::fs::symlink_metadata(&status).is_err() {
+        // Not a dpkg system (or a wrong --root/--admindir): nothing can be said to be safe.
+        problems.push(format!(
+            "{} does not exist: no dpkg database to audit",
+            status.display()
+        ));
+        None
+    } else {
+        match StatusDb::load(root.admindir()) {
+            Ok(db) => Some(db),
+            Err(e) => {
+                problems.push(format!("cannot read the dpkg database: {e:#}"));
+                None
+            }
         }
     };
     if let Some(db) = &db {
