@@ -327,6 +327,14 @@ fn repair_diff_applies_and_the_result_is_safe() {
         "{diff}"
     );
     assert!(r.out.contains(diff), "text shows the same diff");
+    assert_eq!(
+        diff,
+        DOCKER_IO_DIFF_AGAINST.replace(
+            "FIXED",
+            "docker-upgrade-guard repair (what `docker-upgrade-guard patch` writes)"
+        ),
+        "the repair is the remove-only block, every other byte unchanged"
+    );
     let installed = t.path().join("var/lib/dpkg/info/docker.io.prerm");
     let repaired = gnu_patch(&installed, diff);
     std::fs::write(&installed, &repaired).unwrap();

@@ -41,10 +41,25 @@ fn audit_json(t: &TestRoot, args: &[&str]) -> (i32, Value) {
     (o.status.code().unwrap(), v)
 }
 
+fn gnu_patch(original: &std::path::Path, diff: &str) -> String {
+    let d = tempfile::tempdir().unwrap();
+    let target = d.path().join("script");
+    std::fs::copy(original, &target).unwrap();
+    std::fs::write(d.path().join("fix.diff"), diff).unwrap();
+    let o = std::process::Command::new("patch")
+        .args(["--batch", "--silent"])
+        .arg(&target)
+        .arg(d.path().join("fix.diff"))
+        .output()
+        .expect("GNU patch");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    std::fs::read_to_string(target).unwrap()
+}
+
 /// The expected diff: the installed always-stop block against the remove-only block.
 fn expected_diff(source: &str) -> String {
     format!(
-        "--- installed docker.io 19.03.8-0ubuntu1 prerm\n+++ fixed {source}\n@@ -1,11 +1,7 @@\n #!/bin/sh\n set -e\n # Automatically added by dh_systemd_start/12.10ubuntu1\n-if [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n+if [ -d \"$DPKG_ROOT/run/systemd/system\" ] && [ \"$1\" = remove ]; then\n \tdeb-systemd-invoke stop 'docker.service' 'docker.socket' >/dev/null || true\n fi\n # End automatically added section\n-# Automatically added by dh_installinit/12.10ubuntu1\n-if [ -x \"/etc/init.d/docker\" ] && [ \"$1\" = remove ]; then\n-\tinvoke-rc.d docker stop || exit 1\n-fi\n-# End automatically added section\n"
+        "--- installed docker.io 19.03.8-0ubuntu1 prerm\n+++ fixed {source}\n@@ -1,12 +1,7 @@\n #!/bin/sh\n set -e\n # Automatically added by dh_systemd_start/12.10ubuntu1\n-if [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n+if [ -d \"$DPKG_ROOT/run/systemd/system\" ] && [ \"$1\" = remove ]; then\n \tdeb-systemd-invoke stop 'docker.service' 'docker.socket' >/dev/null || true\n-fi\n-# End automatically added section\n-# Automatically added by dh_installinit/12.10ubuntu1\n-if [ -x \"/etc/init.d/docker\" ] && [ \"$1\" = remove ]; then\n-\tinvoke-rc.d docker stop || exit 1\n fi\n # End automatically added section\n"
     )
 }
 
@@ -80,6 +95,12 @@ fn real_dpkg_install_then_audit() {
     assert_eq!(code, 2);
     let source = format!("docker.io 20.10.24-1 prerm ({})", deb2.display());
     assert_eq!(v["diffs"][0]["diff"], expected_diff(&source));
+    // GNU patch turns the installed prerm into the .deb's.
+    let patched = gnu_patch(
+        &t.path().join("var/lib/dpkg/info/docker.io.prerm"),
+        v["diffs"][0]["diff"].as_str().unwrap(),
+    );
+    assert_eq!(patched, shapes::DOCKER_PRERM_REMOVE_ONLY);
 
     // The same .deb in apt's archive cache is found without --against.
     let cache = t.path().join("var/cache/apt/archives");

@@ -396,7 +396,12 @@ fn exposure(
     }
 
     let mut summary = format!("{} stops {} on upgrade", file, join_and(&stopped));
-    let vias: Vec<&String> = units.iter().flat_map(|u| u.via.iter()).collect();
+    let mut vias: Vec<&String> = Vec::new();
+    for v in units.iter().flat_map(|u| u.via.iter()) {
+        if !vias.contains(&v) {
+            vias.push(v);
+        }
+    }
     if !vias.is_empty() {
         summary.push_str(&format!(
             "; systemd stops {} with it ({})",
