@@ -142,7 +142,9 @@ fn script_facts(root: &Root, s: &InstalledScript, watched: &[&str]) -> ScriptFac
 /// audit can say "safe because patched, original in X". `patch` keeps its backups under
 /// [`BACKUP_DIR`] with package, version, script name and the sha256 of both texts; until its
 /// record format is merged this finds nothing, which only costs the note (a patched script
-/// has no harmful stop left, so the verdict is the same).
+/// has no harmful stop left, so the verdict is the same). Once `patch` is on main this is
+/// `crate::patch::backup::backup_for(root, &package.name, kind)` kept only when its
+/// `record.patched_sha256` equals the sha256 of `installed_text`, mapped to the backup's path.
 pub fn patched_backup(
     root: &Root,
     package: &PackageStatus,
