@@ -75,7 +75,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn bare(severity: Severity, kind: Kind, summary: String, consequence: String) -> Finding {
+    pub(crate) fn bare(severity: Severity, kind: Kind, summary: String, consequence: String) -> Finding {
         Finding {
             severity,
             kind,

@@ -101,20 +101,14 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn unknown_against(summary: String) -> Finding {
-    Finding {
-        severity: Severity::Unknown,
-        kind: Kind::Unknown,
-        package: None,
-        version: None,
-        script: None,
-        path: None,
+    let mut f = Finding::bare(
+        Severity::Unknown,
+        Kind::Unknown,
         summary,
-        evidence: vec![],
-        units: vec![],
-        consequence: "the audit cannot compare with the version given by --against".to_string(),
-        reference: None,
-        remedies: vec!["give --against a .deb or a maintainer script file".to_string()],
-    }
+        "the audit cannot compare with the version given by --against".to_string(),
+    );
+    f.remedies = vec!["give --against a .deb or a maintainer script file".to_string()];
+    f
 }
 
 /// The config file only if there is one: the defaults need no file.
