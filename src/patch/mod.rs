@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
             lock::frontend_locked_by_env(),
         )?)
     };
-    let plan = make_plan(root, &packages, &units)?;
+    let plan = make_plan(root, &packages, &units, !args.packages.is_empty())?;
     for r in &plan.refusals {
         eprintln!(
             "docker-upgrade-guard: not patching {} {}: {}",
@@ -110,7 +110,7 @@ pub fn jit_guard(root: &crate::root::Root, packages: &[String]) -> anyhow::Resul
     }
     let units: Vec<&str> = config.units.iter().map(String::as_str).collect();
     let _lock = lock::acquire(root.admindir(), true)?;
-    let plan = make_plan(root, &wanted, &units)?;
+    let plan = make_plan(root, &wanted, &units, false)?;
     let mut lines: Vec<String> = plan
         .refusals
         .iter()
@@ -136,7 +136,8 @@ pub fn jit_guard(root: &crate::root::Root, packages: &[String]) -> anyhow::Resul
     Ok(lines)
 }
 
-fn make_plan(root: &Root, packages: &[String], units: &[&str]) -> Result<Plan> {
+/// `explicit`: the admin named the packages, so say which of them are not installed.
+fn make_plan(root: &Root, packages: &[String], units: &[&str], explicit: bool) -> Result<Plan> {
     let db = StatusDb::load(root.admindir()).with_context(|| {
         format!(
             "cannot read the dpkg database in {}",
@@ -147,26 +148,33 @@ fn make_plan(root: &Root, packages: &[String], units: &[&str]) -> Result<Plan> {
         eprintln!("docker-upgrade-guard: {p}");
     }
     let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+    if explicit {
+        for n in names
+            .iter()
+            .filter(|n| !db.get(n).is_some_and(|p| p.is_present()))
+        {
+            eprintln!("docker-upgrade-guard: {n} is not installed; nothing to patch there");
+        }
+    }
     let scripts =
         crate::inspect::installed_scripts(root.admindir(), &db, &names, plan::PATCH_KINDS);
     Ok(plan::plan(&scripts, units, crate::scripts::repair::repair))
 }
 
-/// "containerd 1.3.3-0ubuntu2 prerm: the upgrade will not stop containerd.service (backup: …)"
+/// "containerd 1.3.3-0ubuntu2 prerm: the upgrade will not stop containerd.service (line 4;
+/// backup: …)"
 fn describe(item: &PlanItem, backup: Option<&std::path::Path>) -> String {
-    let mut s = format!(
-        "{} {} {}: the upgrade will not stop {} ({})",
+    let backup = backup
+        .map(|b| format!("; backup: {}", b.display()))
+        .unwrap_or_default();
+    format!(
+        "{} {} {}: the upgrade will not stop {} ({}{backup})",
         item.package,
         item.version,
         item.kind.name(),
         item.units.join(", "),
         plan::describe_lines(&item.lines),
-    );
-    if let Some(b) = backup {
-        s.truncate(s.len() - 1);
-        s.push_str(&format!("; backup: {})", b.display()));
-    }
-    s
+    )
 }
 
 /// The diff of one planned rewrite. The path comes first in the headers (before a tab, as

@@ -132,3 +132,196 @@ pub fn describe_lines(lines: &[(usize, usize)]) -> String {
     };
     format!("{word} {}", parts.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dpkg::status::{PackageStatus, State, Want};
+    use crate::scripts::classify::{Guard, Site, UnitOp, Unknown};
+
+    const UNITS: &[&str] = &["containerd.service", "docker.socket", "docker.service"];
+
+    fn pkg() -> PackageStatus {
+        PackageStatus {
+            name: "containerd".into(),
+            arch: Some("amd64".into()),
+            multi_arch: None,
+            version: None,
+            want: Want::Install,
+            reinst_required: false,
+            state: State::Installed,
+        }
+    }
+
+    fn site(op: UnitOp, unit: &str, guard: Guard) -> Site {
+        Site {
+            op,
+            units: vec![unit.into()],
+            tool: "deb-systemd-invoke".into(),
+            lines: (4, 4),
+            span: 0..1,
+            guard,
+        }
+    }
+
+    fn script(kind: ScriptKind, sites: Vec<Site>, unknowns: Vec<Unknown>) -> InstalledScript {
+        InstalledScript {
+            package: pkg(),
+            kind,
+            path: PathBuf::from(format!("/info/containerd.{}", kind.name())),
+            content: Ok(("#!/bin/sh\nstop\n".into(), Analysis { sites, unknowns })),
+        }
+    }
+
+    fn fake_repair(text: &str, _: &Analysis, _: &[&str]) -> Option<String> {
+        Some(format!("{text}# repaired\n"))
+    }
+
+    fn no_repair(_: &str, _: &Analysis, _: &[&str]) -> Option<String> {
+        None
+    }
+
+    /// (case, script, repair, patched?, refusal containing)
+    #[test]
+    fn decisions() {
+        let always = || Guard::Always;
+        let on_remove = || Guard::ArgIs("remove".into());
+        let unknown = || {
+            vec![Unknown {
+                line: 3,
+                reason: "a stop through eval".into(),
+            }]
+        };
+        let cases: Vec<(&str, InstalledScript, RepairFn, bool, Option<&str>)> = vec![
+            (
+                "always-stop prerm",
+                script(
+                    ScriptKind::Prerm,
+                    vec![site(UnitOp::Stop, "containerd.service", always())],
+                    vec![],
+                ),
+                fake_repair,
+                true,
+                None,
+            ),
+            (
+                "stop only on remove",
+                script(
+                    ScriptKind::Prerm,
+                    vec![site(UnitOp::Stop, "containerd.service", on_remove())],
+                    vec![],
+                ),
+                fake_repair,
+                false,
+                None,
+            ),
+            (
+                "unwatched unit",
+                script(
+                    ScriptKind::Prerm,
+                    vec![site(UnitOp::Stop, "kubelet.service", always())],
+                    vec![],
+                ),
+                fake_repair,
+                false,
+                None,
+            ),
+            (
+                "start is not a stop",
+                script(
+                    ScriptKind::Prerm,
+                    vec![site(UnitOp::Start, "containerd.service", always())],
+                    vec![],
+                ),
+                fake_repair,
+                false,
+                None,
+            ),
+            (
+                "postinst is never rewritten",
+                script(
+                    ScriptKind::Postinst,
+                    vec![site(UnitOp::Stop, "containerd.service", always())],
+                    vec![],
+                ),
+                fake_repair,
+                false,
+                None,
+            ),
+            (
+                "postrm stop on upgrade",
+                script(
+                    ScriptKind::Postrm,
+                    vec![site(UnitOp::Stop, "docker.service", always())],
+                    vec![],
+                ),
+                fake_repair,
+                true,
+                None,
+            ),
+            (
+                "unknowns refuse",
+                script(
+                    ScriptKind::Prerm,
+                    vec![site(UnitOp::Stop, "containerd.service", always())],
+                    unknown(),
+                ),
+                fake_repair,
+                false,
+                Some("line 3: a stop through eval; not rewriting a script this tool cannot follow"),
+            ),
+            (
+                "unknowns refuse even without a known stop",
+                script(ScriptKind::Prerm, vec![], unknown()),
+                fake_repair,
+                false,
+                Some("cannot follow"),
+            ),
+            (
+                "no repaired form",
+                script(
+                    ScriptKind::Prerm,
+                    vec![site(UnitOp::Stop, "containerd.service", always())],
+                    vec![],
+                ),
+                no_repair,
+                false,
+                Some("has no repaired form"),
+            ),
+        ];
+        for (name, s, repair, patched, refusal) in cases {
+            let p = plan(std::slice::from_ref(&s), UNITS, repair);
+            assert_eq!(p.items.len(), usize::from(patched), "{name}: {p:?}");
+            match refusal {
+                Some(r) => {
+                    assert_eq!(p.refusals.len(), 1, "{name}");
+                    assert!(p.refusals[0].reason.contains(r), "{name}: {p:?}");
+                }
+                None => assert!(p.refusals.is_empty(), "{name}: {p:?}"),
+            }
+            if patched {
+                assert_eq!(
+                    p.items[0].repaired, "#!/bin/sh\nstop\n# repaired\n",
+                    "{name}"
+                );
+                assert_eq!(p.items[0].lines, vec![(4, 4)]);
+            }
+        }
+    }
+
+    #[test]
+    fn unreadable_script_is_refused_with_its_reason() {
+        let mut s = script(ScriptKind::Prerm, vec![], vec![]);
+        s.content = Err("/info/containerd.prerm is a symlink; refusing to follow it".into());
+        let p = plan(&[s], UNITS, fake_repair);
+        assert!(p.items.is_empty());
+        assert!(p.refusals[0].reason.contains("symlink"), "{p:?}");
+    }
+
+    #[test]
+    fn line_descriptions() {
+        assert_eq!(describe_lines(&[(4, 4)]), "line 4");
+        assert_eq!(describe_lines(&[(4, 6)]), "lines 4-6");
+        assert_eq!(describe_lines(&[(4, 4), (9, 9)]), "lines 4, 9");
+    }
+}
