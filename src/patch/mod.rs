@@ -71,13 +71,17 @@ pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
         println!("nothing to patch");
     }
     for item in &plan.items {
-        print!("{}", item_diff(item));
         if args.dry_run {
+            print!("{}", item_diff(item));
             println!("would patch {}", describe(item, None));
             continue;
         }
+        // The diff is shown only for what was really written.
         match apply::apply_one(root, item) {
-            Ok(a) => println!("patched {}", describe(item, Some(&a.backup))),
+            Ok(a) => {
+                print!("{}", item_diff(item));
+                println!("patched {}", describe(item, Some(&a.backup)));
+            }
             Err(e) => {
                 failed = true;
                 eprintln!(
