@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut failed = !plan.refusals.is_empty();
-    if plan.items.is_empty() {
+    if plan.items.is_empty() && plan.refusals.is_empty() {
         println!("nothing to patch");
     }
     for item in &plan.items {
