@@ -1,18 +1,194 @@
 //! `docker-upgrade-guard patch`: rewrite an installed harmful maintainer script into its
 //! repaired form (dpkg lock, atomic replace, backup), and `--revert` it byte for byte.
+//!
+//! - [`plan`] — pure: which scripts, and what text (always `scripts::repair::repair`).
+//! - [`apply`] — the checks and the write (backup first, then an atomic replace).
+//! - [`backup`] — the backup store; [`backup_for`] is what `audit` asks.
+//! - [`revert`] — putting originals back.
+//! - [`diff`] — the unified diff shown by `--dry-run`.
+
+pub mod apply;
+pub mod backup;
+pub mod diff;
+pub mod plan;
+pub mod revert;
+
+pub use backup::{backup_for, BackupInfo, BackupState};
 
 use crate::cli::{Ctx, PatchArgs};
+use crate::dpkg::lock;
+use crate::dpkg::status::StatusDb;
+use crate::root::Root;
+use anyhow::{bail, Context, Result};
+use plan::{Plan, PlanItem};
 use std::process::ExitCode;
 
 pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
-    let _ = (ctx, args);
-    todo!("patch helper")
+    let root = &ctx.root;
+    for p in &args.packages {
+        if !backup::valid_package_name(p) {
+            bail!("--package {p:?} is not a valid Debian package name");
+        }
+    }
+    if args.revert {
+        if args.dry_run {
+            bail!("--revert and --dry-run cannot be combined");
+        }
+        let _lock = lock::acquire(root.admindir(), lock::frontend_locked_by_env())?;
+        let (outcomes, problems) = revert::revert(root, &args.packages);
+        revert::print(&outcomes, &problems);
+        let bad = revert::any_failed(&outcomes) || !problems.is_empty();
+        return Ok(ExitCode::from(u8::from(bad)));
+    }
+    let config = crate::config::load(root)?;
+    let packages = if args.packages.is_empty() {
+        config.packages.clone()
+    } else {
+        args.packages.clone()
+    };
+    let units: Vec<&str> = config.units.iter().map(String::as_str).collect();
+    // Hold the lock from reading the database to the last write, so that dpkg cannot change
+    // a script between our reading and our rewriting it. A dry run writes nothing: no lock.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(lock::acquire(
+            root.admindir(),
+            lock::frontend_locked_by_env(),
+        )?)
+    };
+    let plan = make_plan(root, &packages, &units, !args.packages.is_empty())?;
+    for r in &plan.refusals {
+        eprintln!(
+            "docker-upgrade-guard: not patching {} {}: {}",
+            r.package,
+            r.kind.name(),
+            r.reason
+        );
+    }
+    let mut failed = !plan.refusals.is_empty();
+    if plan.items.is_empty() && plan.refusals.is_empty() {
+        println!("nothing to patch");
+    }
+    for item in &plan.items {
+        if args.dry_run {
+            print!("{}", item_diff(item));
+            println!("would patch {}", describe(item, None));
+            continue;
+        }
+        // The diff is shown only for what was really written.
+        match apply::apply_one(root, item) {
+            Ok(a) => {
+                print!("{}", item_diff(item));
+                println!("patched {}", describe(item, Some(&a.backup)));
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!(
+                    "docker-upgrade-guard: not patching {} {}: {e:#}",
+                    item.package,
+                    item.kind.name()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::from(u8::from(failed)))
 }
 
 /// The just-in-time guard, called from the apt `Pre-Install-Pkgs` stage (apt holds the
 /// frontend lock, dpkg is not running yet): patches the harmful installed prerm/preinst of
-/// each of `packages` that is about to be upgraded. Returns one human line per script patched.
+/// each of `packages` that is about to be upgraded. Returns one human line per script patched
+/// (and one per script it had to leave alone, saying why).
 pub fn jit_guard(root: &crate::root::Root, packages: &[String]) -> anyhow::Result<Vec<String>> {
-    let _ = (root, packages);
-    todo!("patch helper")
+    let config = crate::config::load(root)?;
+    if !config.jit_patch {
+        return Ok(Vec::new());
+    }
+    let wanted: Vec<String> = packages
+        .iter()
+        .filter(|p| config.packages.contains(p))
+        .cloned()
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let units: Vec<&str> = config.units.iter().map(String::as_str).collect();
+    let _lock = lock::acquire(root.admindir(), true)?;
+    let plan = make_plan(root, &wanted, &units, false)?;
+    let mut lines: Vec<String> = plan
+        .refusals
+        .iter()
+        .map(|r| {
+            format!(
+                "could not patch {} {}: {}",
+                r.package,
+                r.kind.name(),
+                r.reason
+            )
+        })
+        .collect();
+    for item in &plan.items {
+        lines.push(match apply::apply_one(root, item) {
+            Ok(a) => format!("patched {}", describe(item, Some(&a.backup))),
+            Err(e) => format!(
+                "could not patch {} {}: {e:#}",
+                item.package,
+                item.kind.name()
+            ),
+        });
+    }
+    Ok(lines)
+}
+
+/// `explicit`: the admin named the packages, so say which of them are not installed.
+fn make_plan(root: &Root, packages: &[String], units: &[&str], explicit: bool) -> Result<Plan> {
+    let db = StatusDb::load(root.admindir()).with_context(|| {
+        format!(
+            "cannot read the dpkg database in {}",
+            root.admindir().display()
+        )
+    })?;
+    for p in &db.problems {
+        eprintln!("docker-upgrade-guard: {p}");
+    }
+    let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+    if explicit {
+        for n in names
+            .iter()
+            .filter(|n| !db.get(n).is_some_and(|p| p.is_present()))
+        {
+            eprintln!("docker-upgrade-guard: {n} is not installed; nothing to patch there");
+        }
+    }
+    let scripts =
+        crate::inspect::installed_scripts(root.admindir(), &db, &names, plan::PATCH_KINDS);
+    Ok(plan::plan(&scripts, units, crate::scripts::repair::repair))
+}
+
+/// "containerd 1.3.3-0ubuntu2 prerm: the upgrade will not stop containerd.service (line 4;
+/// backup: …)"
+fn describe(item: &PlanItem, backup: Option<&std::path::Path>) -> String {
+    let backup = backup
+        .map(|b| format!("; backup: {}", b.display()))
+        .unwrap_or_default();
+    format!(
+        "{} {} {}: the upgrade will not stop {} ({}{backup})",
+        item.package,
+        item.version,
+        item.kind.name(),
+        item.units.join(", "),
+        plan::describe_lines(&item.lines),
+    )
+}
+
+/// The diff of one planned rewrite. The path comes first in the headers (before a tab, as
+/// diff(1) does with timestamps) so that `patch -p0` finds the file.
+pub fn item_diff(item: &PlanItem) -> String {
+    let path = item.path.display();
+    diff::unified(
+        &item.original,
+        &item.repaired,
+        &format!("{path}\tinstalled {} {}", item.package, item.version),
+        &format!("{path}\tpatched by docker-upgrade-guard"),
+    )
 }
