@@ -118,3 +118,34 @@ fn real_dpkg_install_then_audit() {
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["packages"][0]["version"], "20.10.24-1");
 }
+
+#[test]
+fn a_patched_script_is_safe_because_patched_until_a_new_version_replaces_it() {
+    let t = TestRoot::new();
+    let debs = tempfile::tempdir().unwrap();
+    ok(&t.dpkg(&["-i", v1().build(debs.path()).to_str().unwrap()], false));
+    assert_eq!(audit_json(&t, &[]).0, 2);
+
+    ok(&t.tool(&["patch", "--package", "docker.io"]));
+    let (code, v) = audit_json(&t, &[]);
+    assert_eq!(code, 0, "{v:#}");
+    let text = v.to_string();
+    assert!(
+        text.contains("was patched by docker-upgrade-guard"),
+        "{v:#}"
+    );
+    assert!(
+        text.contains("var/lib/docker-upgrade-guard/backups/"),
+        "{v:#}"
+    );
+
+    // Reverted: exposed again, and nothing claims it is patched.
+    ok(&t.tool(&["patch", "--revert", "--package", "docker.io"]));
+    let (code, v) = audit_json(&t, &[]);
+    assert_eq!(code, 2, "{v:#}");
+    assert!(
+        !v.to_string()
+            .contains("was patched by docker-upgrade-guard"),
+        "{v:#}"
+    );
+}

@@ -12,13 +12,16 @@ use crate::scripts::classify::{Answer, UnitOp};
 use crate::units;
 use std::path::PathBuf;
 
-/// The scripts that matter: the stops run from preinst/prerm, the starts from postinst.
-pub const KINDS: [ScriptKind; 3] = [ScriptKind::Preinst, ScriptKind::Prerm, ScriptKind::Postinst];
+/// The scripts that matter: the stops run from preinst/prerm/postrm, the starts from postinst.
+pub const KINDS: [ScriptKind; 4] = [
+    ScriptKind::Preinst,
+    ScriptKind::Prerm,
+    ScriptKind::Postrm,
+    ScriptKind::Postinst,
+];
 
 /// What counts as "started again" on configure.
 pub const START_OPS: [UnitOp; 3] = [UnitOp::Start, UnitOp::Restart, UnitOp::TryRestart];
-
-pub const BACKUP_DIR: &str = "/var/lib/docker-upgrade-guard/backups";
 
 pub fn collect(root: &Root, packages: &[String], watched_units: &[String]) -> Facts {
     let mut problems = Vec::new();
@@ -137,22 +140,19 @@ fn script_facts(root: &Root, s: &InstalledScript, watched: &[&str]) -> ScriptFac
     }
 }
 
-/// HOOK POINT for `patch` (coordinate through the lead): the backup of the original of this
-/// script if `patch` rewrote it and the installed text is still exactly what it wrote, so that
-/// audit can say "safe because patched, original in X". `patch` keeps its backups under
-/// [`BACKUP_DIR`] with package, version, script name and the sha256 of both texts; until its
-/// record format is merged this finds nothing, which only costs the note (a patched script
-/// has no harmful stop left, so the verdict is the same). Once `patch` is on main this is
-/// `crate::patch::backup::backup_for(root, &package.name, kind)` kept only when its
-/// `record.patched_sha256` equals the sha256 of `installed_text`, mapped to the backup's path.
+/// The backup of the original of this script if `patch` rewrote it and the installed text is
+/// still exactly what it wrote, so that audit can say "safe because patched, original in X".
+/// A stale backup (a newer package replaced the script) is not a reason for safety.
 pub fn patched_backup(
     root: &Root,
     package: &PackageStatus,
     kind: ScriptKind,
     installed_text: &str,
 ) -> Option<PathBuf> {
-    let _ = (root.path(BACKUP_DIR), package, kind, installed_text);
-    None
+    let b = crate::patch::backup_for(root, &package.name, kind)?;
+    let current = b.state == crate::patch::BackupState::Current
+        && b.record.patched_sha256 == crate::patch::backup::sha256_hex(installed_text.as_bytes());
+    current.then_some(b.original_copy)
 }
 
 fn load_units(root: &Root, names: &[String], problems: &mut Vec<String>) -> Vec<UnitFacts> {

@@ -75,7 +75,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub(crate) fn bare(severity: Severity, kind: Kind, summary: String, consequence: String) -> Finding {
+    pub(crate) fn bare(
+        severity: Severity,
+        kind: Kind,
+        summary: String,
+        consequence: String,
+    ) -> Finding {
         Finding {
             severity,
             kind,
@@ -101,9 +106,10 @@ impl Finding {
     }
 }
 
-/// The scripts whose stops run during an upgrade of the package: the OLD prerm and the NEW
-/// preinst (the installed preinst is what a same-shaped new version will run).
-const STOPPING_SCRIPTS: [ScriptKind; 2] = [ScriptKind::Preinst, ScriptKind::Prerm];
+/// The scripts whose stops run during an upgrade of the package: the OLD prerm and postrm and
+/// the NEW preinst (the installed preinst is what a same-shaped new version will run). The
+/// same set `patch` rewrites.
+const STOPPING_SCRIPTS: &[ScriptKind] = crate::patch::plan::PATCH_KINDS;
 
 /// All findings, most severe first.
 pub fn evaluate(facts: &Facts) -> Vec<Finding> {
@@ -118,7 +124,7 @@ pub fn evaluate(facts: &Facts) -> Vec<Finding> {
         ));
     }
     for pkg in facts.packages.iter().filter(|p| p.installed()) {
-        for kind in STOPPING_SCRIPTS {
+        for &kind in STOPPING_SCRIPTS {
             if let Some(script) = pkg.script(kind) {
                 out.extend(script_finding(facts, pkg, script));
             }
@@ -373,7 +379,7 @@ fn exposure(
     }
     if let Some((owner, kind, target)) = first_hard_dep {
         remedies.push(format!(
-            "or soften the dependency: a drop-in /etc/systemd/system/{owner}.d/override.conf with `[Unit]`, `{}=` and `Wants={target}`",
+            "or soften the dependency: systemd cannot remove a dependency in a drop-in, so copy {owner} to /etc/systemd/system/ and replace `{}={target}` there with `Wants={target}`",
             kind.key()
         ));
     }

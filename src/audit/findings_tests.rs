@@ -511,8 +511,9 @@ fn dependency_finding_names_prerm_line_and_bindsto() {
         .any(|r| r.contains("99zz-docker-upgrade-guard")));
     assert!(
         f.remedies.iter().any(
-            |r| r.contains("/etc/systemd/system/docker.service.d/override.conf")
-                && r.contains("`BindsTo=`")
+            |r| r.contains("copy docker.service to /etc/systemd/system/")
+                && r.contains("`BindsTo=containerd.service`")
+                && !r.contains(".d/override.conf")
         ),
         "{:?}",
         f.remedies

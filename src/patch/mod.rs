@@ -9,7 +9,6 @@
 
 pub mod apply;
 pub mod backup;
-pub mod diff;
 pub mod plan;
 pub mod revert;
 
@@ -185,7 +184,7 @@ fn describe(item: &PlanItem, backup: Option<&std::path::Path>) -> String {
 /// diff(1) does with timestamps) so that `patch -p0` finds the file.
 pub fn item_diff(item: &PlanItem) -> String {
     let path = item.path.display();
-    diff::unified(
+    crate::audit::diff::unified(
         &item.original,
         &item.repaired,
         &format!("{path}\tinstalled {} {}", item.package, item.version),
