@@ -2,6 +2,10 @@
 //! Never fails apt: every stage exits 0 on its own errors (unless `--strict`), catches panics,
 //! and is bounded in time.
 
+pub mod decide;
+pub mod state;
+pub mod stream;
+
 use crate::cli::{Ctx, HookArgs};
 use std::process::ExitCode;
 
