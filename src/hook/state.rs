@@ -205,6 +205,45 @@ pub fn set_aside(root: &Root) -> Result<()> {
     std::fs::rename(&from, &to).with_context(|| format!("cannot move {} aside", from.display()))
 }
 
+/// Held while a stage reads and writes the record: two hooks at once (an admin's `dpkg -i`
+/// beside a stuck apt, a nested call) must not both act on one transaction.
+pub struct Lock {
+    _flock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Takes `<run>/lock`, waiting at most until `deadline`.
+pub fn lock(root: &Root, deadline: std::time::Instant) -> Result<Lock> {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = run_dir(root);
+    fsutil::ensure_private_dir(&dir, 0o700)?;
+    let path = dir.join("lock");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(f) => return Ok(Lock { _flock: f }),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+                if std::time::Instant::now() >= deadline {
+                    bail!(
+                        "another docker-upgrade-guard hook holds {}; leaving this operation to it",
+                        path.display()
+                    );
+                }
+                file = f;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err((_, e)) => bail!("cannot lock {}: {}", path.display(), e.desc()),
+        }
+    }
+}
+
 /// The last closed record (for `status`).
 pub fn read_last(root: &Root) -> Result<Option<Record>> {
     let path = run_dir(root).join(LAST);

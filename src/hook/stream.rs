@@ -64,7 +64,7 @@ impl Stream {
     pub fn touches<'a>(&'a self, watched: &'a [String]) -> impl Iterator<Item = &'a PkgAction> {
         self.actions
             .iter()
-            .filter(move |a| watched.iter().any(|w| *w == a.name))
+            .filter(move |a| watched.contains(&a.name))
     }
 }
 
