@@ -15,7 +15,10 @@ pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
     let mut attention = false;
     let config = match crate::config::load(root) {
         Ok(c) => {
-            println!("config: {} (ok)", root.path(crate::config::CONFIG_PATH).display());
+            println!(
+                "config: {} (ok)",
+                root.path(crate::config::CONFIG_PATH).display()
+            );
             c
         }
         Err(e) => {
