@@ -95,7 +95,9 @@ pub fn dpkg_pre(env: &Env) -> Result<()> {
 
 /// Runs the just-in-time guard; returns its lines (one per script patched).
 fn jit(env: &Env, packages: &[String]) -> Vec<String> {
-    match crate::patch::jit_guard(&env.root, packages) {
+    let r = std::panic::catch_unwind(|| crate::patch::jit_guard(&env.root, packages))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error")));
+    match r {
         Ok(lines) => {
             for l in &lines {
                 say(&format!("just-in-time guard: {l}"));
@@ -145,7 +147,15 @@ pub fn take(env: &Env, changing: &[String]) -> Result<Record> {
                         .map(|v| v.to_string()),
                 })
                 .collect();
-            (packages, harmful_sites(env, &db, changing))
+            // Naming the harmful lines later is a nicety; a fault there must not cost the snapshot.
+            let harmful = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                harmful_sites(env, &db, changing)
+            }))
+            .unwrap_or_else(|_| {
+                say("could not analyse the maintainer scripts; the report will not name their lines");
+                Vec::new()
+            });
+            (packages, harmful)
         }
         Err(e) => {
             say(&format!("{e:#}; package versions not recorded"));
