@@ -221,7 +221,7 @@ fn report(
         }
         let why = match &g.cause.change {
             Some(c) => format!("the {}", c.describe()),
-            None => "the package operation".into(),
+            None => "something during the package operation".into(),
         };
         let verb = if g.units.len() == 1 { "was" } else { "were" };
         let line = format!(
