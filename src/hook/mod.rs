@@ -59,6 +59,12 @@ impl Env {
         want.min(self.left())
     }
 
+    /// How long to wait for another hook's lock: half of what is left (at most 10 s), so
+    /// that the stage still ends with its own message before the watchdog's.
+    pub fn lock_deadline(&self) -> Instant {
+        Instant::now() + (self.left() / 2).min(Duration::from_secs(10))
+    }
+
     pub fn service_manager(&self) -> crate::service::Systemctl {
         let mut s = crate::service::Systemctl::new(self.systemctl.clone());
         s.query_timeout = self.bound(s.query_timeout);

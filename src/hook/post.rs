@@ -17,7 +17,7 @@ pub fn run(env: &Env) -> Result<()> {
     if !state::record_path(&env.root).exists() {
         return Ok(());
     }
-    let _lock = state::lock(&env.root, env.deadline)?;
+    let _lock = state::lock(&env.root, env.lock_deadline())?;
     let rec = match state::read(&env.root) {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(()),
@@ -206,9 +206,11 @@ fn report(
                     outcome.push(format!("started {}", ok.join(", ")));
                 }
             }
-            if to_start
+            // Only after starting the daemon itself: a request on the socket alone would
+            // socket-activate a docker.service we chose to leave stopped.
+            if results
                 .iter()
-                .any(|u| u == "docker.service" || u == "docker.socket")
+                .any(|(u, r)| u == "docker.service" && r.is_ok())
             {
                 match act::docker_answers(env) {
                     Ok(t) => outcome.push(format!("docker answered in {:.1} s", t.as_secs_f64())),

@@ -227,7 +227,7 @@ fn harmful_sites(env: &Env, db: &StatusDb, changing: &[String]) -> Vec<HarmfulSi
 /// Writes the snapshot, merged into a fresh open record if one exists (the earlier "before"
 /// wins: an operation in several steps must not forget what ran before its first step).
 pub fn save(env: &Env, rec: Record) -> Result<()> {
-    let _lock = state::lock(&env.root, env.deadline)?;
+    let _lock = state::lock(&env.root, env.lock_deadline())?;
     let rec = match state::read(&env.root) {
         Ok(Some(mut old)) => {
             match old.freshness(&rec.boot_id, rec.updated, env.config.max_snapshot_age_secs) {
