@@ -57,9 +57,180 @@ impl Default for Config {
     }
 }
 
+/// The file as written: every key optional, unknown keys rejected.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    enabled: Option<bool>,
+    units: Option<Vec<String>>,
+    packages: Option<Vec<String>>,
+    start_timeout_secs: Option<u64>,
+    ping_timeout_secs: Option<u64>,
+    hook_budget_secs: Option<u64>,
+    max_snapshot_age_secs: Option<u64>,
+    jit_patch: Option<bool>,
+    containerd_after_upgrade: Option<ContainerdAfterUpgrade>,
+}
+
 /// Loads the config under `root`; a missing file gives the defaults. Unknown keys and bad
 /// values are errors naming the file, line and key.
 pub fn load(root: &Root) -> anyhow::Result<Config> {
-    let _ = root;
-    todo!("hook helper")
+    let path = root.path(CONFIG_PATH);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        _ => {}
+    }
+    let text = crate::fsutil::read_text_nofollow(&path)?;
+    parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// What the hook runs with when the config is broken: the defaults (starting again what an
+/// upgrade stopped is the safe side for docker), except that an explicit `enabled = false` or
+/// `jit_patch = false` still found in the text is honoured — the admin's "off" always wins.
+pub fn fallback(root: &Root) -> Config {
+    let mut c = Config::default();
+    let text = crate::fsutil::read_text_nofollow(&root.path(CONFIG_PATH)).unwrap_or_default();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if v == "false" && k == "enabled" {
+            c.enabled = false;
+        }
+        if v == "false" && k == "jit_patch" {
+            c.jit_patch = false;
+        }
+    }
+    c
+}
+
+/// Parses the text of a config file (errors name the line and the key).
+pub fn parse(text: &str) -> anyhow::Result<Config> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        // toml's message spans several lines (with a source excerpt); one line is enough.
+        let msg = e.message().to_string();
+        match e.span() {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                anyhow::anyhow!("line {line}: {msg}")
+            }
+            None => anyhow::anyhow!("{msg}"),
+        }
+    })?;
+    let d = Config::default();
+    let c = Config {
+        enabled: raw.enabled.unwrap_or(d.enabled),
+        units: raw.units.unwrap_or(d.units),
+        packages: raw.packages.unwrap_or(d.packages),
+        start_timeout_secs: raw.start_timeout_secs.unwrap_or(d.start_timeout_secs),
+        ping_timeout_secs: raw.ping_timeout_secs.unwrap_or(d.ping_timeout_secs),
+        hook_budget_secs: raw.hook_budget_secs.unwrap_or(d.hook_budget_secs),
+        max_snapshot_age_secs: raw.max_snapshot_age_secs.unwrap_or(d.max_snapshot_age_secs),
+        jit_patch: raw.jit_patch.unwrap_or(d.jit_patch),
+        containerd_after_upgrade: raw
+            .containerd_after_upgrade
+            .unwrap_or(d.containerd_after_upgrade),
+    };
+    for u in &c.units {
+        if !valid_unit(u) {
+            anyhow::bail!("units: {u:?} is not a unit name (like \"kubelet.service\")");
+        }
+    }
+    for p in &c.packages {
+        if !valid_package(p) {
+            anyhow::bail!("packages: {p:?} is not a package name");
+        }
+    }
+    for (key, v, max) in [
+        ("start_timeout_secs", c.start_timeout_secs, 600),
+        ("ping_timeout_secs", c.ping_timeout_secs, 600),
+        ("hook_budget_secs", c.hook_budget_secs, 3600),
+        ("max_snapshot_age_secs", c.max_snapshot_age_secs, 7 * 86400),
+    ] {
+        if v == 0 || v > max {
+            anyhow::bail!("{key} = {v} is out of range (1..={max})");
+        }
+    }
+    Ok(c)
+}
+
+/// A unit name systemctl accepts, and that cannot be mistaken for an option.
+pub fn valid_unit(u: &str) -> bool {
+    let suffixes = [
+        ".service", ".socket", ".target", ".mount", ".timer", ".path",
+    ];
+    u.len() <= 256
+        && !u.starts_with('-')
+        && suffixes.iter().any(|s| u.len() > s.len() && u.ends_with(s))
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@._:-\\".contains(&b))
+}
+
+pub fn valid_package(p: &str) -> bool {
+    p.len() >= 2
+        && p.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_missing_give_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(load(&Root::new(d.path())).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = parse(
+            "enabled = false\nunits = [\"containerd.service\", \"kubelet.service\"]\n\
+             containerd_after_upgrade = \"leave\"\nhook_budget_secs = 30\n",
+        )
+        .unwrap();
+        assert!(!c.enabled);
+        assert_eq!(c.units, vec!["containerd.service", "kubelet.service"]);
+        assert_eq!(c.containerd_after_upgrade, ContainerdAfterUpgrade::Leave);
+        assert_eq!(c.hook_budget_secs, 30);
+        assert!(c.jit_patch);
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e = parse("enabled = true\nenabeld = false\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("enabeld"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+        let e = parse("containerd_after_upgrade = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("sometimes"), "{e}");
+        let e = parse("units = [\"--now\"]").unwrap_err().to_string();
+        assert!(e.contains("--now"), "{e}");
+        let e = parse("hook_budget_secs = 0").unwrap_err().to_string();
+        assert!(e.contains("hook_budget_secs"), "{e}");
+        assert!(parse("enabled = ").is_err());
+    }
+
+    #[test]
+    fn load_names_the_file_and_fallback_honours_off() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(d.path());
+        let p = root.path(CONFIG_PATH);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "enabled = false # off\nbogus = 1\n").unwrap();
+        let e = load(&root).unwrap_err().to_string();
+        assert!(e.contains("config.toml: line 2"), "{e}");
+        let c = fallback(&root);
+        assert!(!c.enabled);
+        assert!(c.jit_patch);
+        std::fs::write(&p, "[[[").unwrap();
+        assert_eq!(fallback(&root), Config::default());
+    }
 }

@@ -1,9 +1,105 @@
 //! `docker-upgrade-guard status`: watched units now, hooks installed or not, the last events.
 
 use crate::cli::Ctx;
+use crate::hook::state;
+use crate::service::ServiceManager;
 use std::process::ExitCode;
 
+pub const APT_SNIPPET: &str = "/etc/apt/apt.conf.d/99zz-docker-upgrade-guard";
+pub const DPKG_SNIPPET: &str = "/etc/dpkg/dpkg.cfg.d/docker-upgrade-guard";
+
+/// Prints the status; exit 0, or 1 when something needs the admin (broken config, a unit
+/// that should run but does not, a record left open).
 pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
-    let _ = (ctx, events);
-    todo!("hook helper")
+    let root = &ctx.root;
+    let mut attention = false;
+    let config = match crate::config::load(root) {
+        Ok(c) => {
+            println!(
+                "config: {} (ok)",
+                root.path(crate::config::CONFIG_PATH).display()
+            );
+            c
+        }
+        Err(e) => {
+            attention = true;
+            println!("config: {e:#}; the hook uses the defaults");
+            crate::config::fallback(root)
+        }
+    };
+    println!(
+        "hook: {}",
+        if config.enabled {
+            "enabled"
+        } else {
+            "disabled (enabled = false)"
+        }
+    );
+    for (what, path) in [("apt hook", APT_SNIPPET), ("dpkg hook", DPKG_SNIPPET)] {
+        let p = root.path(path);
+        println!(
+            "{what}: {}",
+            if p.is_file() {
+                format!("installed ({})", p.display())
+            } else {
+                format!("NOT installed ({} missing)", p.display())
+            }
+        );
+    }
+    let sm = crate::service::Systemctl::new(ctx.systemctl.clone());
+    let units: Vec<&str> = config.units.iter().map(|s| s.as_str()).collect();
+    match sm.show(&units) {
+        Ok(states) => {
+            for s in states {
+                println!(
+                    "unit {}: {} ({}), load {}, unit file {}",
+                    s.unit, s.active_state, s.sub_state, s.load_state, s.unit_file_state
+                );
+            }
+        }
+        Err(e) => println!("units: cannot query the service manager: {e:#}"),
+    }
+    match state::read(root) {
+        Ok(Some(r)) => {
+            attention = true;
+            println!(
+                "open transaction: since {} by {} ({}); the next post stage acts on it",
+                crate::hook::post::rfc3339(r.created),
+                r.stage,
+                state::record_path(root).display()
+            );
+        }
+        Ok(None) => println!("open transaction: none"),
+        Err(e) => {
+            attention = true;
+            println!("open transaction: {e:#}");
+        }
+    }
+    if let Ok(Some(r)) = state::read_last(root) {
+        let failed = if r.failed_starts.is_empty() {
+            String::new()
+        } else {
+            format!("; failed starts: {}", r.failed_starts.join(", "))
+        };
+        println!(
+            "last transaction: {} by {}{failed}",
+            crate::hook::post::rfc3339(r.updated),
+            r.stage
+        );
+    }
+    match crate::events::last(root, events) {
+        Ok(evs) if evs.is_empty() => println!("events: none"),
+        Ok(evs) => {
+            println!("last {} event(s):", evs.len());
+            for e in evs {
+                println!("  {} {}: {}", e.time, e.kind, e.message);
+            }
+        }
+        Err(e) => println!("events: {e:#}"),
+    }
+    Ok(if attention {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -1,11 +1,274 @@
 //! `docker-upgrade-guard hook STAGE`: called by apt and dpkg around every package operation.
 //! Never fails apt: every stage exits 0 on its own errors (unless `--strict`), catches panics,
 //! and is bounded in time.
+//!
+//! Stages (see `hooks/apt.conf`, `hooks/dpkg.cfg`):
+//! - `apt-pre` (`DPkg::Pre-Invoke`): nothing — apt tells nothing there; kept as an entry point.
+//! - `apt-pkgs` (`DPkg::Pre-Install-Pkgs`, protocol 3): reads apt's stream to its end; if a
+//!   watched package is in it, records the "before" ([`state`]) and runs the just-in-time guard.
+//! - `apt-post` (`DPkg::Post-Invoke`): starts again what the operation stopped ([`post`]).
+//! - `dpkg-pre` / `dpkg-post` (dpkg.cfg `pre-invoke=`/`post-invoke=`): the same for dpkg runs
+//!   without apt; inside apt (`DPKG_FRONTEND_LOCKED`) they return at once.
 
-use crate::cli::{Ctx, HookArgs};
+pub mod act;
+pub mod attribute;
+pub mod decide;
+pub mod post;
+pub mod snapshot;
+pub mod state;
+pub mod stream;
+
+use crate::cli::{Ctx, HookArgs, Stage};
+use crate::config::{self, Config};
+use crate::root::Root;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Set (non-empty) to make every stage do nothing but drain its input.
+pub const SUSPEND_ENV: &str = "DOCKER_UPGRADE_GUARD_SUSPEND";
+
+/// One line to stderr, prefixed; a closed stderr is not an error worth dying for.
+pub fn say(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "docker-upgrade-guard: {msg}");
+}
+
+/// Everything a stage needs, gathered once.
+pub struct Env {
+    pub root: Root,
+    pub systemctl: Option<PathBuf>,
+    pub config: Config,
+    pub stage: Stage,
+    pub deadline: Instant,
+    /// apt is the frontend of this dpkg run (`DPKG_FRONTEND_LOCKED`).
+    pub frontend_locked: bool,
+    pub suspended: bool,
+}
+
+impl Env {
+    /// Time left before the stage's budget runs out (never zero, so a bound is still a bound).
+    pub fn left(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(10))
+    }
+
+    /// `want`, but no later than the deadline.
+    pub fn bound(&self, want: Duration) -> Duration {
+        want.min(self.left())
+    }
+
+    /// How long to wait for another hook's lock: half of what is left (at most 10 s), so
+    /// that the stage still ends with its own message before the watchdog's.
+    pub fn lock_deadline(&self) -> Instant {
+        Instant::now() + (self.left() / 2).min(Duration::from_secs(10))
+    }
+
+    pub fn service_manager(&self) -> crate::service::Systemctl {
+        let mut s = crate::service::Systemctl::new(self.systemctl.clone());
+        s.query_timeout = self.bound(s.query_timeout);
+        s
+    }
+}
+
+pub fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::AptPre => "apt-pre",
+        Stage::AptPkgs => "apt-pkgs",
+        Stage::AptPost => "apt-post",
+        Stage::DpkgPre => "dpkg-pre",
+        Stage::DpkgPost => "dpkg-post",
+    }
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+/// The root and admindir of this run: `--root`/`--admindir` if given, else (under dpkg)
+/// `DPKG_ROOT` / `DPKG_ADMINDIR`.
+fn effective_root(ctx: &Ctx) -> Root {
+    let args: Vec<String> = std::env::args().collect();
+    let given = |opt: &str| {
+        args.iter()
+            .any(|a| a == opt || a.starts_with(&format!("{opt}=")))
+    };
+    let mut root = ctx.root.clone();
+    if !given("--root") {
+        if let Some(r) = std::env::var_os("DPKG_ROOT").filter(|v| !v.is_empty()) {
+            root = Root::new(PathBuf::from(r));
+        }
+    }
+    if !given("--admindir") {
+        if let Some(a) = std::env::var_os("DPKG_ADMINDIR").filter(|v| !v.is_empty()) {
+            root = root.with_admindir(PathBuf::from(a));
+        }
+    } else {
+        root = root.with_admindir(ctx.root.admindir().to_path_buf());
+    }
+    root
+}
+
+/// apt's stream: on `APT_HOOK_INFO_FD` if set, else stdin. Read to its end whatever happens
+/// next, so that apt never writes into a closed pipe.
+fn read_apt_input() -> Result<Vec<u8>, String> {
+    use std::os::fd::FromRawFd;
+    if let Some(fd) = std::env::var("APT_HOOK_INFO_FD")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let fd: i32 = fd
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| format!("APT_HOOK_INFO_FD={fd:?} is not a file descriptor"))?;
+        if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+            return Err(format!("APT_HOOK_INFO_FD={fd} is not open"));
+        }
+        // SAFETY: apt passed us this fd to read; it is open (checked) and nobody else uses it.
+        let f = unsafe { std::fs::File::from_raw_fd(fd) };
+        return stream::read_all(f).map_err(|e| format!("cannot read apt's stream: {e}"));
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Ok(Vec::new());
+    }
+    stream::read_all(std::io::stdin().lock()).map_err(|e| format!("cannot read apt's stream: {e}"))
+}
+
+extern "C" fn on_term(_: nix::libc::c_int) {
+    const MSG: &[u8] = b"docker-upgrade-guard: hook: terminated by a signal; exiting 0 (the record stays consistent: every write is atomic)\n";
+    // SAFETY: write(2) and _exit(2) are async-signal-safe.
+    unsafe {
+        nix::libc::write(2, MSG.as_ptr().cast(), MSG.len());
+        nix::libc::_exit(0);
+    }
+}
+
+fn install_signal_handlers() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(
+        SigHandler::Handler(on_term),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT] {
+        // SAFETY: the handler only calls async-signal-safe functions.
+        let _ = unsafe { sigaction(sig, &act) };
+    }
+}
+
+/// If the stage overruns its budget (a hanging systemctl that ignores its own bound, a stuck
+/// filesystem), exit 0 anyway: apt must go on.
+fn start_watchdog(budget: Duration, stage: Stage, strict: bool) {
+    let _ = std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(budget);
+            say(&format!(
+                "hook {}: gave up after the budget of {} s (hook_budget_secs); apt goes on",
+                stage_name(stage),
+                budget.as_secs()
+            ));
+            let _ = std::io::stderr().flush();
+            std::process::exit(if strict { 1 } else { 0 });
+        });
+}
 
 pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
-    let _ = (ctx, args);
-    todo!("hook helper")
+    let started = Instant::now();
+    install_signal_handlers();
+    std::panic::set_hook(Box::new(|info| {
+        say(&format!("internal error (please report): {info}"));
+    }));
+    let stage = args.stage;
+    let fail = |msg: &str| {
+        say(&format!("hook {}: {msg}", stage_name(stage)));
+        if args.strict {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    };
+    // First of all, drain apt's stream: nothing below may leave apt blocked on a full pipe.
+    let input = if stage == Stage::AptPkgs {
+        match read_apt_input() {
+            Ok(b) => Some(b),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        None
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let root = effective_root(ctx);
+        let (config, config_error) = match config::load(&root) {
+            Ok(c) => (c, None),
+            Err(e) => (config::fallback(&root), Some(format!("{e:#}"))),
+        };
+        if let Some(e) = &config_error {
+            say(&format!(
+                "{e}; using the defaults{}",
+                if config.enabled {
+                    ""
+                } else {
+                    " (enabled = false kept)"
+                }
+            ));
+        }
+        let budget = Duration::from_secs(config.hook_budget_secs);
+        start_watchdog(budget, stage, args.strict);
+        let env = Env {
+            root,
+            systemctl: ctx.systemctl.clone(),
+            stage,
+            deadline: started + budget,
+            frontend_locked: env_set("DPKG_FRONTEND_LOCKED"),
+            suspended: env_set(SUSPEND_ENV),
+            config,
+        };
+        let r = run_stage(&env, input.as_deref());
+        (r, config_error.is_some())
+    }));
+    match result {
+        Ok((Ok(()), config_broken)) => {
+            if config_broken && args.strict {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Ok((Err(e), _)) => fail(&format!("{e:#}")),
+        Err(_) => fail("stopped after an internal error; apt goes on"),
+    }
+}
+
+fn run_stage(env: &Env, input: Option<&[u8]>) -> anyhow::Result<()> {
+    match env.stage {
+        // apt tells nothing at Pre-Invoke; the work starts with the package list.
+        Stage::AptPre => Ok(()),
+        Stage::AptPkgs => {
+            if !env.config.enabled || env.suspended {
+                return Ok(());
+            }
+            let s = stream::parse(input.unwrap_or_default());
+            for p in &s.problems {
+                say(&format!("apt's package list: {p}"));
+            }
+            snapshot::apt_pkgs(env, &s)
+        }
+        Stage::DpkgPre => {
+            if env.frontend_locked || !env.config.enabled || env.suspended {
+                return Ok(());
+            }
+            snapshot::dpkg_pre(env)
+        }
+        Stage::AptPost => post::run(env),
+        Stage::DpkgPost => {
+            if env.frontend_locked {
+                return Ok(());
+            }
+            post::run(env)
+        }
+    }
 }

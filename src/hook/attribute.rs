@@ -1,0 +1,262 @@
+//! Why did a watched unit stop? Which package changed (old → new, from dpkg.log), and which
+//! mechanism: that package's old maintainer script stopping the unit (the line, recorded before
+//! dpkg replaced the script), or a dependency (`BindsTo=`/`Requires=`/`PartOf=`) on a unit that
+//! such a script stopped.
+
+use super::state::HarmfulSite;
+use crate::dpkg::log::LogEvent;
+use crate::units::Unit;
+
+/// What dpkg did to one watched package in this transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub package: String,
+    /// The version before the first action (None: newly installed).
+    pub old: Option<String>,
+    /// The version after the last action (None: removed).
+    pub new: Option<String>,
+    pub removed: bool,
+}
+
+impl Change {
+    /// `containerd 1.3.3-0ubuntu2 → 1.3.3-0ubuntu2.1`, `removal of docker.io 20.10`, ...
+    pub fn describe(&self) -> String {
+        match (&self.old, &self.new, self.removed) {
+            (Some(o), _, true) => format!("removal of {} {o}", self.package),
+            (None, _, true) => format!("removal of {}", self.package),
+            (Some(o), Some(n), _) if o == n => format!("reinstallation of {} {o}", self.package),
+            (Some(o), Some(n), _) => format!("upgrade of {} {o} → {n}", self.package),
+            (None, Some(n), _) => format!("installation of {} {n}", self.package),
+            (Some(o), None, _) => format!("operation on {} {o}", self.package),
+            (None, None, _) => format!("operation on {}", self.package),
+        }
+    }
+}
+
+fn version(v: &Option<String>) -> Option<String> {
+    v.clone().filter(|s| !s.is_empty() && s != "<none>")
+}
+
+/// The watched packages dpkg acted on, in the order dpkg first touched them.
+pub fn changes(events: &[LogEvent], watched: &[String]) -> Vec<Change> {
+    let mut out: Vec<Change> = Vec::new();
+    for ev in events {
+        let LogEvent::Action {
+            action,
+            package,
+            old,
+            new,
+            ..
+        } = ev
+        else {
+            continue;
+        };
+        if !watched.iter().any(|w| w == package) {
+            continue;
+        }
+        let (old, new) = (version(old), version(new));
+        let entry = match out.iter_mut().position(|c| &c.package == package) {
+            Some(i) => &mut out[i],
+            None => {
+                out.push(Change {
+                    package: package.clone(),
+                    old: old.clone(),
+                    new: None,
+                    removed: false,
+                });
+                out.last_mut().expect("just pushed")
+            }
+        };
+        match action.as_str() {
+            "install" | "upgrade" => {
+                entry.new = new;
+                entry.removed = false;
+            }
+            "remove" | "purge" => {
+                entry.new = None;
+                entry.removed = true;
+            }
+            // configure/trigproc: the version stays what the unpack made it.
+            _ => {
+                if entry.new.is_none() && !entry.removed {
+                    entry.new = new.or(old);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Why one unit stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// The package change that explains it (None: none found).
+    pub change: Option<Change>,
+    /// Human fragments: `its prerm line 5 stops containerd.service`,
+    /// `docker.service BindsTo=containerd.service`.
+    pub mechanisms: Vec<String>,
+}
+
+fn site_text(h: &HarmfulSite) -> String {
+    let lines = if h.first_line == h.last_line {
+        format!("line {}", h.first_line)
+    } else {
+        format!("lines {}-{}", h.first_line, h.last_line)
+    };
+    let units = h.units.join(" ");
+    format!(
+        "{}'s {} {lines} stops {units}{}",
+        h.package,
+        h.script,
+        if h.patched {
+            " (patched by the just-in-time guard, yet the unit stopped)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Attributes the stop of `unit`. `units` are the loaded unit files (for dependencies);
+/// `propagate` answers "which units stop when X is stopped" (crate::units::stop_propagation).
+pub fn attribute(
+    unit: &str,
+    harmful: &[HarmfulSite],
+    changes: &[Change],
+    units: &[Unit],
+    propagate: &dyn Fn(&[Unit], &str) -> Vec<crate::units::Propagated>,
+) -> Cause {
+    let change_of = |pkg: &str| changes.iter().find(|c| c.package == pkg).cloned();
+    // 1. A script of a changed package stops this very unit.
+    if let Some(h) = harmful
+        .iter()
+        .find(|h| h.units.iter().any(|u| u == unit) && change_of(&h.package).is_some())
+    {
+        return Cause {
+            change: change_of(&h.package),
+            mechanisms: vec![site_text(h)],
+        };
+    }
+    // 2. A script of a changed package stops a unit this one depends on.
+    for h in harmful.iter().filter(|h| change_of(&h.package).is_some()) {
+        for stopped in &h.units {
+            if let Some(p) = propagate(units, stopped)
+                .into_iter()
+                .find(|p| p.unit == unit)
+            {
+                let mut m = vec![site_text(h)];
+                m.extend(chain_text(&p));
+                return Cause {
+                    change: change_of(&h.package),
+                    mechanisms: m,
+                };
+            }
+        }
+    }
+    // 3. No recorded line (script unreadable, new preinst, ...): a changed package ships a unit
+    //    whose stop propagates to this one.
+    for c in changes {
+        for shipped in crate::watch::DEFAULT_UNITS
+            .iter()
+            .filter(|u| crate::watch::packages_shipping(u).contains(&c.package.as_str()))
+        {
+            if *shipped == unit {
+                return Cause {
+                    change: Some(c.clone()),
+                    mechanisms: vec![format!("{unit} belongs to {}", c.package)],
+                };
+            }
+            if let Some(p) = propagate(units, shipped)
+                .into_iter()
+                .find(|p| p.unit == unit)
+            {
+                return Cause {
+                    change: Some(c.clone()),
+                    mechanisms: chain_text(&p),
+                };
+            }
+        }
+    }
+    Cause {
+        change: changes.first().cloned(),
+        mechanisms: vec!["the mechanism is unknown".into()],
+    }
+}
+
+/// `docker.service BindsTo=containerd.service`, `docker.socket PartOf=docker.service`: each link
+/// is set on the unit the next link targets (the last one on the unit itself).
+fn chain_text(p: &crate::units::Propagated) -> Vec<String> {
+    p.chain
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let owner = p
+                .chain
+                .get(i + 1)
+                .map_or(p.unit.as_str(), |n| n.target.as_str());
+            format!("{owner} {}={}", d.kind.key(), d.target)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn act(action: &str, pkg: &str, old: &str, new: &str) -> LogEvent {
+        LogEvent::Action {
+            action: action.into(),
+            package: pkg.into(),
+            arch: Some("all".into()),
+            old: Some(old.into()),
+            new: Some(new.into()),
+        }
+    }
+
+    #[test]
+    fn changes_from_log() {
+        let w = vec!["containerd".to_string(), "docker.io".to_string()];
+        let ev = vec![
+            act("upgrade", "containerd", "1.0", "1.1"),
+            act("upgrade", "hello", "1", "2"),
+            act("configure", "containerd", "1.1", "<none>"),
+            act("remove", "docker.io", "20.10", "<none>"),
+            act("install", "runc", "<none>", "1"),
+        ];
+        let c = changes(&ev, &w);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].describe(), "upgrade of containerd 1.0 → 1.1");
+        assert_eq!(c[1].describe(), "removal of docker.io 20.10");
+        assert!(changes(&[], &w).is_empty());
+    }
+
+    #[test]
+    fn direct_stop_is_named_with_its_line() {
+        let h = HarmfulSite {
+            package: "docker.io".into(),
+            version: Some("19.03".into()),
+            script: "prerm".into(),
+            units: vec!["docker.service".into(), "docker.socket".into()],
+            first_line: 5,
+            last_line: 5,
+            text: "deb-systemd-invoke stop 'docker.service' 'docker.socket'".into(),
+            patched: false,
+        };
+        let c = vec![Change {
+            package: "docker.io".into(),
+            old: Some("19.03".into()),
+            new: Some("19.04".into()),
+            removed: false,
+        }];
+        let none = |_: &[Unit], _: &str| Vec::new();
+        let cause = attribute("docker.socket", std::slice::from_ref(&h), &c, &[], &none);
+        assert_eq!(cause.change, Some(c[0].clone()));
+        assert_eq!(
+            cause.mechanisms,
+            vec!["docker.io's prerm line 5 stops docker.service docker.socket"]
+        );
+        // The package did not change: the line does not explain anything.
+        let cause = attribute("docker.socket", &[h], &[], &[], &none);
+        assert_eq!(cause.change, None);
+        assert!(cause.mechanisms[0].contains("unknown"));
+    }
+}

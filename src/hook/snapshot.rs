@@ -1,0 +1,251 @@
+//! The "before": watched units' states, watched packages' versions, where dpkg.log ends, the
+//! harmful lines of the scripts dpkg is about to run — written as the transaction record.
+
+use super::state::{self, HarmfulSite, PackageVersion, Record};
+use super::stream::Stream;
+use super::{say, Env};
+use crate::dpkg::info::ScriptKind;
+use crate::dpkg::status::StatusDb;
+use crate::service::ServiceManager;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+pub const DPKG_LOG: &str = "/var/log/dpkg.log";
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The kernel's boot id. A `--root` tree shares the kernel (and so the boot) with us, so
+/// this is read from our own `/proc`, not from under the root.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub fn dpkg_log(env: &Env) -> PathBuf {
+    env.root.path(DPKG_LOG)
+}
+
+pub fn systemd_running(env: &Env) -> bool {
+    env.root.path("/run/systemd/system").is_dir()
+}
+
+/// Does any watched unit have a unit file? (A few stats, no process: dpkg-pre runs for every
+/// `dpkg -i` on machines without docker too.)
+fn any_watched_unit_file(env: &Env) -> bool {
+    env.config.units.iter().any(|u| {
+        crate::units::SEARCH_PATH
+            .iter()
+            .any(|d| std::fs::symlink_metadata(env.root.path(Path::new(d).join(u))).is_ok())
+    })
+}
+
+/// `DPkg::Pre-Install-Pkgs`: record only when apt is about to touch a watched package.
+pub fn apt_pkgs(env: &Env, stream: &Stream) -> Result<()> {
+    let watched: Vec<_> = stream.touches(&env.config.packages).cloned().collect();
+    if watched.is_empty() {
+        return Ok(());
+    }
+    let changing: Vec<String> = watched
+        .iter()
+        .filter(|a| a.replaces_installed())
+        .map(|a| a.name.clone())
+        .collect();
+    let upgrading: Vec<String> = watched
+        .iter()
+        .filter(|a| {
+            a.old_version.is_some()
+                && a.new_version.is_some()
+                && matches!(a.op, super::stream::Op::Unpack(_))
+        })
+        .map(|a| a.name.clone())
+        .collect();
+    // The snapshot reads the scripts before the guard rewrites them (the record names the
+    // original lines); the guard runs even when the snapshot failed: it prevents the outage.
+    let rec = take(env, &changing);
+    let patched = if env.config.jit_patch && !upgrading.is_empty() {
+        jit(env, &upgrading)
+    } else {
+        Vec::new()
+    };
+    let mut rec = rec?;
+    rec.command_line = stream.command_line.clone();
+    rec.actions = watched;
+    for h in &mut rec.harmful {
+        h.patched = patched.iter().any(|l| l.contains(&h.package));
+    }
+    save(env, rec)
+}
+
+/// dpkg's `pre-invoke` outside apt: we do not know which packages will change, so every present
+/// watched package's scripts are read.
+pub fn dpkg_pre(env: &Env) -> Result<()> {
+    if !systemd_running(env) || !any_watched_unit_file(env) {
+        return Ok(());
+    }
+    let all = env.config.packages.clone();
+    let rec = take(env, &all)?;
+    save(env, rec)
+}
+
+/// Runs the just-in-time guard; returns its lines (one per script patched).
+fn jit(env: &Env, packages: &[String]) -> Vec<String> {
+    let r = std::panic::catch_unwind(|| crate::patch::jit_guard(&env.root, packages))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error")));
+    match r {
+        Ok(lines) => {
+            for l in &lines {
+                say(&format!("just-in-time guard: {l}"));
+            }
+            if !lines.is_empty() {
+                let ev = crate::events::Event {
+                    time: super::post::rfc3339(now_secs()),
+                    kind: "patched".into(),
+                    message: lines.join("; "),
+                    ..Default::default()
+                };
+                if let Err(e) = crate::events::record(&env.root, &ev) {
+                    say(&format!("cannot record the event: {e:#}"));
+                }
+            }
+            lines
+        }
+        Err(e) => {
+            say(&format!(
+                "just-in-time guard: {e:#}; the post stage will still start what gets stopped"
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// Takes a snapshot (without writing it). `changing`: packages whose installed scripts will run.
+pub fn take(env: &Env, changing: &[String]) -> Result<Record> {
+    let sm = env.service_manager();
+    let units: Vec<&str> = env.config.units.iter().map(|s| s.as_str()).collect();
+    let states = sm
+        .show(&units)
+        .context("cannot record the watched units' state; nothing will be started afterwards")?;
+    let admindir = env.root.admindir();
+    let (packages, harmful) = match StatusDb::load(admindir) {
+        Ok(db) => {
+            let packages = env
+                .config
+                .packages
+                .iter()
+                .map(|p| PackageVersion {
+                    name: p.clone(),
+                    version: db
+                        .get(p)
+                        .filter(|s| s.is_present())
+                        .and_then(|s| s.version.as_ref())
+                        .map(|v| v.to_string()),
+                })
+                .collect();
+            // Naming the harmful lines later is a nicety; a fault there must not cost the snapshot.
+            let harmful = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                harmful_sites(env, &db, changing)
+            }))
+            .unwrap_or_else(|_| {
+                say("could not analyse the maintainer scripts; the report will not name their lines");
+                Vec::new()
+            });
+            (packages, harmful)
+        }
+        Err(e) => {
+            say(&format!("{e:#}; package versions not recorded"));
+            (Vec::new(), Vec::new())
+        }
+    };
+    let offset = match std::fs::metadata(dpkg_log(env)) {
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    };
+    let now = now_secs();
+    Ok(Record {
+        schema: state::SCHEMA,
+        boot_id: boot_id(),
+        created: now,
+        updated: now,
+        stage: super::stage_name(env.stage).into(),
+        command_line: None,
+        dpkg_log_offset: offset,
+        units: states,
+        packages,
+        actions: Vec::new(),
+        harmful,
+        failed_starts: Vec::new(),
+    })
+}
+
+/// The lines of the installed prerm/postrm of `changing` that stop a watched unit on upgrade
+/// (dpkg runs these old scripts; after the upgrade their text is gone).
+fn harmful_sites(env: &Env, db: &StatusDb, changing: &[String]) -> Vec<HarmfulSite> {
+    let pkgs: Vec<&str> = changing.iter().map(|s| s.as_str()).collect();
+    let units: Vec<&str> = env.config.units.iter().map(|s| s.as_str()).collect();
+    let scripts = crate::inspect::installed_scripts(
+        env.root.admindir(),
+        db,
+        &pkgs,
+        &[ScriptKind::Prerm, ScriptKind::Postrm],
+    );
+    let mut out = Vec::new();
+    for s in &scripts {
+        let (Some(text), Some(analysis)) = (s.text(), s.analysis()) else {
+            if let Err(e) = &s.content {
+                say(e);
+            }
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        for site in crate::scripts::stops_on_upgrade(analysis, &units) {
+            let (a, b) = site.lines;
+            let excerpt = lines
+                .get(a.saturating_sub(1)..b.min(lines.len()))
+                .map(|l| l.iter().map(|x| x.trim()).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default();
+            out.push(HarmfulSite {
+                package: s.package.name.clone(),
+                version: s.package.version.as_ref().map(|v| v.to_string()),
+                script: s.kind.name().into(),
+                units: site.units.clone(),
+                first_line: a,
+                last_line: b,
+                text: excerpt,
+                patched: false,
+            });
+        }
+    }
+    out
+}
+
+/// Writes the snapshot, merged into a fresh open record if one exists (the earlier "before"
+/// wins: an operation in several steps must not forget what ran before its first step).
+pub fn save(env: &Env, rec: Record) -> Result<()> {
+    let _lock = state::lock(&env.root, env.lock_deadline())?;
+    let rec = match state::read(&env.root) {
+        Ok(Some(mut old)) => {
+            match old.freshness(&rec.boot_id, rec.updated, env.config.max_snapshot_age_secs) {
+                Ok(()) => {
+                    old.merge_newer(rec);
+                    old
+                }
+                Err(why) => {
+                    say(&format!("replacing the previous record: {why}"));
+                    rec
+                }
+            }
+        }
+        Ok(None) => rec,
+        Err(e) => {
+            say(&format!("{e:#}; replacing it"));
+            rec
+        }
+    };
+    state::write(&env.root, &rec)
+}

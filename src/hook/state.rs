@@ -1,0 +1,406 @@
+//! The transaction record: what the watched units and packages looked like before a package
+//! operation, kept in `<root>/run/docker-upgrade-guard/txn.json` from apt's (or dpkg's) pre
+//! stage to the post stage. `/run` is a tmpfs, so a reboot forgets it; the boot id inside makes
+//! that explicit when `/run` is not one (chroots, tests).
+
+use crate::fsutil;
+use crate::root::Root;
+use crate::service::UnitState;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const RUN_DIR: &str = "/run/docker-upgrade-guard";
+pub const RECORD: &str = "txn.json";
+/// The last closed record, kept for `status` and for a person debugging a night's run.
+pub const LAST: &str = "last.json";
+pub const SCHEMA: u32 = 1;
+/// The record is small; anything larger is not ours.
+pub const MAX_RECORD: u64 = 1024 * 1024;
+
+/// A harmful line found in an installed maintainer script before dpkg replaced it: the text
+/// is gone after the upgrade, so the post stage names it from here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarmfulSite {
+    pub package: String,
+    pub version: Option<String>,
+    /// `prerm`, `postrm`, `preinst`.
+    pub script: String,
+    pub units: Vec<String>,
+    pub first_line: usize,
+    pub last_line: usize,
+    pub text: String,
+    /// Set when the just-in-time guard patched this script before dpkg ran it.
+    #[serde(default)]
+    pub patched: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageVersion {
+    pub name: String,
+    /// `None`: not installed (or only config files left).
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub schema: u32,
+    /// `/proc/sys/kernel/random/boot_id` when the record was made.
+    pub boot_id: String,
+    /// Seconds since the epoch: first snapshot, and last update.
+    pub created: u64,
+    pub updated: u64,
+    /// The stage that made it (`apt-pkgs`, `dpkg-pre`).
+    pub stage: String,
+    /// Who ran apt (`CommandLine::AsString`), when known.
+    #[serde(default)]
+    pub command_line: Option<String>,
+    /// Size of dpkg.log at the first snapshot: what dpkg did is what follows it.
+    pub dpkg_log_offset: u64,
+    /// The watched units' states before the operation (the earliest snapshot wins).
+    pub units: Vec<UnitState>,
+    pub packages: Vec<PackageVersion>,
+    /// What apt announced (empty for a dpkg-only run).
+    #[serde(default)]
+    pub actions: Vec<super::stream::PkgAction>,
+    #[serde(default)]
+    pub harmful: Vec<HarmfulSite>,
+    /// Units whose start already failed in this transaction: never tried twice.
+    #[serde(default)]
+    pub failed_starts: Vec<String>,
+}
+
+impl Record {
+    pub fn unit(&self, name: &str) -> Option<&UnitState> {
+        self.units.iter().find(|u| u.unit == name)
+    }
+
+    pub fn package_version(&self, name: &str) -> Option<&str> {
+        self.packages
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.version.as_deref())
+    }
+
+    /// Is this record usable now: same boot, not older than `max_age` seconds, not from the future.
+    pub fn freshness(&self, boot_id: &str, now: u64, max_age: u64) -> Result<(), String> {
+        if self.boot_id != boot_id {
+            return Err(format!(
+                "it was made before the last reboot (boot id {})",
+                self.boot_id
+            ));
+        }
+        if self.updated > now + 60 {
+            return Err("its time is in the future".into());
+        }
+        let age = now.saturating_sub(self.updated);
+        if age > max_age {
+            return Err(format!(
+                "it is {age} s old, older than max_snapshot_age_secs = {max_age}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Folds a newer snapshot into this (older, fresh, open) one: the older "before" states and
+    /// dpkg.log offset stay (an operation in several steps must not lose what was running
+    /// before its first step); what only the newer one knows is added.
+    pub fn merge_newer(&mut self, newer: Record) {
+        for u in newer.units {
+            if self.unit(&u.unit).is_none() {
+                self.units.push(u);
+            }
+        }
+        for p in newer.packages {
+            if !self.packages.iter().any(|q| q.name == p.name) {
+                self.packages.push(p);
+            }
+        }
+        for a in newer.actions {
+            if !self.actions.contains(&a) {
+                self.actions.push(a);
+            }
+        }
+        for h in newer.harmful {
+            if !self.harmful.contains(&h) {
+                self.harmful.push(h);
+            }
+        }
+        self.dpkg_log_offset = self.dpkg_log_offset.min(newer.dpkg_log_offset);
+        self.updated = self.updated.max(newer.updated);
+        if self.command_line.is_none() {
+            self.command_line = newer.command_line;
+        }
+    }
+}
+
+pub fn run_dir(root: &Root) -> PathBuf {
+    root.path(RUN_DIR)
+}
+
+pub fn record_path(root: &Root) -> PathBuf {
+    run_dir(root).join(RECORD)
+}
+
+/// Parses a record strictly (unknown fields, wrong schema: errors naming the file).
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Record> {
+    let rec: Record = serde_json::from_slice(bytes)
+        .with_context(|| format!("{} is not a valid transaction record", path.display()))?;
+    if rec.schema != SCHEMA {
+        bail!(
+            "{} has schema {}, this tool writes schema {}",
+            path.display(),
+            rec.schema,
+            SCHEMA
+        );
+    }
+    Ok(rec)
+}
+
+/// The open record, if any. A missing file is `Ok(None)`; a symlink, an oversized or garbled
+/// file is an error naming the file (the caller reports it and sets the file aside).
+pub fn read(root: &Root) -> Result<Option<Record>> {
+    let path = record_path(root);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot stat {}", path.display())),
+        Ok(_) => {}
+    }
+    let bytes = fsutil::read_nofollow(&path, MAX_RECORD)?;
+    parse(&bytes, &path).map(Some)
+}
+
+/// Writes the record atomically (mode 0600 in a 0700 directory owned by us).
+pub fn write(root: &Root, rec: &Record) -> Result<()> {
+    let dir = run_dir(root);
+    fsutil::ensure_private_dir(&dir, 0o700)?;
+    let data = serde_json::to_vec_pretty(rec).context("cannot serialise the record")?;
+    let attrs = fsutil::FileAttrs {
+        mode: 0o600,
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getegid().as_raw(),
+    };
+    fsutil::atomic_write(&record_path(root), &data, attrs, |_| {})
+}
+
+/// Closes the transaction: the open record becomes `last.json` (one rename, so a second post
+/// stage can never act on it again).
+pub fn close(root: &Root) -> Result<()> {
+    let from = record_path(root);
+    let to = run_dir(root).join(LAST);
+    match std::fs::rename(&from, &to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot close {}", from.display())),
+    }
+}
+
+/// Moves an unusable record out of the way (kept as `txn.json.bad` for a person to look at).
+pub fn set_aside(root: &Root) -> Result<()> {
+    let from = record_path(root);
+    let to = run_dir(root).join("txn.json.bad");
+    std::fs::rename(&from, &to).with_context(|| format!("cannot move {} aside", from.display()))
+}
+
+/// Held while a stage reads and writes the record: two hooks at once (an admin's `dpkg -i`
+/// beside a stuck apt, a nested call) must not both act on one transaction.
+pub struct Lock {
+    _flock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Takes `<run>/lock`, waiting at most until `deadline`.
+pub fn lock(root: &Root, deadline: std::time::Instant) -> Result<Lock> {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = run_dir(root);
+    fsutil::ensure_private_dir(&dir, 0o700)?;
+    let path = dir.join("lock");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(f) => return Ok(Lock { _flock: f }),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+                if std::time::Instant::now() >= deadline {
+                    bail!(
+                        "another docker-upgrade-guard hook holds {}; leaving this operation to it",
+                        path.display()
+                    );
+                }
+                file = f;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err((_, e)) => bail!("cannot lock {}: {}", path.display(), e.desc()),
+        }
+    }
+}
+
+/// The last closed record (for `status`).
+pub fn read_last(root: &Root) -> Result<Option<Record>> {
+    let path = run_dir(root).join(LAST);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = fsutil::read_nofollow(&path, MAX_RECORD)?;
+    parse(&bytes, &path).map(Some)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub fn unit(name: &str, active: &str) -> UnitState {
+        UnitState {
+            unit: name.into(),
+            load_state: "loaded".into(),
+            active_state: active.into(),
+            sub_state: if active == "active" {
+                "running"
+            } else {
+                "dead"
+            }
+            .into(),
+            unit_file_state: "enabled".into(),
+            main_pid: 0,
+        }
+    }
+
+    pub fn record() -> Record {
+        Record {
+            schema: SCHEMA,
+            boot_id: "b1".into(),
+            created: 1000,
+            updated: 1000,
+            stage: "apt-pkgs".into(),
+            command_line: None,
+            dpkg_log_offset: 10,
+            units: vec![unit("docker.service", "active")],
+            packages: vec![PackageVersion {
+                name: "containerd".into(),
+                version: Some("1.0".into()),
+            }],
+            actions: vec![],
+            harmful: vec![],
+            failed_starts: vec![],
+        }
+    }
+
+    #[test]
+    fn write_read_close() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(d.path());
+        assert_eq!(read(&root).unwrap(), None);
+        let rec = record();
+        write(&root, &rec).unwrap();
+        assert_eq!(read(&root).unwrap(), Some(rec.clone()));
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(run_dir(&root)).unwrap();
+        assert_eq!(m.mode() & 0o777, 0o700);
+        close(&root).unwrap();
+        assert_eq!(read(&root).unwrap(), None);
+        assert_eq!(read_last(&root).unwrap(), Some(rec));
+        close(&root).unwrap();
+    }
+
+    #[test]
+    fn garbage_and_symlink_are_errors_naming_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(d.path());
+        std::fs::create_dir_all(run_dir(&root)).unwrap();
+        std::fs::write(record_path(&root), "{not json").unwrap();
+        let e = format!("{:#}", read(&root).unwrap_err());
+        assert!(
+            e.contains("txn.json is not a valid transaction record"),
+            "{e}"
+        );
+        set_aside(&root).unwrap();
+        assert_eq!(read(&root).unwrap(), None);
+        std::os::unix::fs::symlink("/etc/passwd", record_path(&root)).unwrap();
+        let e = format!("{:#}", read(&root).unwrap_err());
+        assert!(e.contains("symlink"), "{e}");
+        let mut v = serde_json::to_value(record()).unwrap();
+        v["schema"] = 7.into();
+        let e = format!(
+            "{:#}",
+            parse(v.to_string().as_bytes(), Path::new("x")).unwrap_err()
+        );
+        assert!(e.contains("schema 7"), "{e}");
+        let mut v = serde_json::to_value(record()).unwrap();
+        v["surprise"] = 1.into();
+        assert!(parse(v.to_string().as_bytes(), Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn freshness_rules() {
+        let r = record();
+        assert!(r.freshness("b1", 1500, 3600).is_ok());
+        assert!(r
+            .freshness("b2", 1500, 3600)
+            .unwrap_err()
+            .contains("reboot"));
+        assert!(r.freshness("b1", 9000, 3600).unwrap_err().contains("old"));
+        assert!(r.freshness("b1", 100, 3600).unwrap_err().contains("future"));
+    }
+
+    #[test]
+    fn merge_keeps_the_earlier_before() {
+        let mut old = record();
+        let mut newer = record();
+        newer.updated = 2000;
+        newer.dpkg_log_offset = 99;
+        newer.units = vec![
+            unit("docker.service", "inactive"),
+            unit("kubelet.service", "active"),
+        ];
+        old.merge_newer(newer);
+        assert!(old.unit("docker.service").unwrap().is_active());
+        assert!(old.unit("kubelet.service").unwrap().is_active());
+        assert_eq!(old.dpkg_log_offset, 10);
+        assert_eq!(old.updated, 2000);
+        assert_eq!(old.created, 1000);
+    }
+
+    fn cases() -> u32 {
+        std::env::var("DUG_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        #[test]
+        fn fuzz_reader_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            let _ = parse(&bytes, Path::new("txn.json"));
+        }
+
+        /// Mutations of a valid record: flip, insert or delete bytes of its JSON.
+        #[test]
+        fn fuzz_reader_mutations(ops in proptest::collection::vec((any::<u16>(), any::<u8>(), 0u8..3), 1..8)) {
+            let mut bytes = serde_json::to_vec(&record()).unwrap();
+            for (pos, b, kind) in ops {
+                if bytes.is_empty() { break; }
+                let i = pos as usize % bytes.len();
+                match kind {
+                    0 => bytes[i] = b,
+                    1 => bytes.insert(i, b),
+                    _ => { bytes.remove(i); }
+                }
+            }
+            if let Ok(r) = parse(&bytes, Path::new("txn.json")) {
+                prop_assert_eq!(r.schema, SCHEMA);
+            }
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! The hook against the real dpkg in a temp root, with the recording systemctl stand-in:
+//! what it starts, in which order, what it prints, what it must leave alone, and its faults.
+mod support;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::{ok, shapes, Deb, TestRoot, BIN};
+
+const C1: &str = "1.3.3-0ubuntu2";
+const C2: &str = "1.3.3-0ubuntu2.1";
+
+fn containerd(v: &str) -> Deb {
+    Deb::new("containerd", v)
+        .script("prerm", shapes::CONTAINERD_PRERM_ALWAYS_STOP)
+        .script("postinst", shapes::CONTAINERD_POSTINST_START)
+        .file(
+            "/lib/systemd/system/containerd.service",
+            shapes::CONTAINERD_SERVICE,
+        )
+}
+
+fn docker(v: &str, prerm: &str) -> Deb {
+    Deb::new("docker.io", v)
+        .script("prerm", prerm)
+        .file(
+            "/lib/systemd/system/docker.service",
+            shapes::DOCKER_SERVICE_BINDSTO,
+        )
+        .file("/lib/systemd/system/docker.socket", shapes::DOCKER_SOCKET)
+}
+
+/// A focal-shaped node: containerd 1 and docker.io 1 installed, all three units running.
+fn focal() -> (TestRoot, PathBuf) {
+    let t = TestRoot::new();
+    t.set_units(&shapes::focal_units());
+    let debs = t.path().join("debs");
+    let c1 = containerd(C1).build(&debs);
+    let d1 = docker("19.03.8-0ubuntu1", shapes::DOCKER_PRERM_ALWAYS_STOP).build(&debs);
+    ok(&t.dpkg(&["-i", c1.to_str().unwrap(), d1.to_str().unwrap()], false));
+    t.clear_calls();
+    (t, debs)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn started(t: &TestRoot) -> Vec<String> {
+    t.calls()
+        .lines()
+        .filter_map(|l| l.strip_prefix("  started "))
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn config(t: &TestRoot, text: &str) {
+    t.write("/etc/docker-upgrade-guard/config.toml", text);
+}
+
+/// Runs a hook stage with `stdin` as apt's stream.
+fn hook_with_input(t: &TestRoot, stage: &str, stdin: &str, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.arg("--root")
+        .arg(t.path())
+        .arg("--systemctl")
+        .arg(t.systemctl())
+        .args(["hook", stage])
+        .env_remove("DPKG_FRONTEND_LOCKED")
+        .env_remove("DOCKER_UPGRADE_GUARD_SUSPEND")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stream(lines: &[String]) -> String {
+    format!(
+        "VERSION 3\nAPT::Architecture=amd64\nCommandLine::AsString=apt-get%20upgrade\n\n{}\n",
+        lines.join("\n")
+    )
+}
+
+#[test]
+fn containerd_upgrade_with_bindsto_brings_docker_back_via_dpkg_hooks() {
+    let (t, debs) = focal();
+    let c2 = containerd(C2).build(&debs);
+    let o = t.dpkg(&["-i", c2.to_str().unwrap()], true);
+    let out = ok(&o);
+    assert!(
+        out.contains(&format!(
+            "docker-upgrade-guard: docker.socket, docker.service were stopped by the upgrade of containerd {C1} → {C2}"
+        )),
+        "{out}\n{}",
+        t.calls()
+    );
+    assert!(out.contains("BindsTo=containerd.service"), "{out}");
+    assert!(
+        out.contains("containerd's prerm line 5 stops containerd.service"),
+        "{out}"
+    );
+    assert!(out.contains("started again"), "{out}");
+    assert!(out.contains("docker answered in"), "{out}");
+    assert_eq!(
+        started(&t),
+        ["containerd.service", "docker.socket", "docker.service"],
+        "postinst starts containerd, then the tool the socket and the daemon, in that order\n{}",
+        t.calls()
+    );
+    assert!(t.is_active("docker.service") && t.is_active("docker.socket"));
+    // The transaction is closed.
+    assert!(!t.path().join("run/docker-upgrade-guard/txn.json").exists());
+    assert!(t.path().join("run/docker-upgrade-guard/last.json").exists());
+}
+
+#[test]
+fn docker_io_prerm_stop_is_named_and_undone() {
+    let (t, debs) = focal();
+    let d2 = docker("19.03.8-0ubuntu2", shapes::DOCKER_PRERM_REMOVE_ONLY).build(&debs);
+    let out = ok(&t.dpkg(&["-i", d2.to_str().unwrap()], true));
+    assert!(
+        out.contains("docker.socket, docker.service were stopped by the upgrade of docker.io 19.03.8-0ubuntu1 → 19.03.8-0ubuntu2 (docker.io's prerm line 5 stops docker.service docker.socket)"),
+        "{out}"
+    );
+    assert!(t.is_active("docker.service"));
+}
+
+#[test]
+fn apt_path_snapshot_in_pkgs_act_in_post() {
+    let (t, debs) = focal();
+    config(&t, "jit_patch = false\n");
+    let c2 = containerd(C2).build(&debs);
+    let s = stream(&[format!(
+        "containerd {C1} all none < {C2} all none {}",
+        c2.display()
+    )]);
+    ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+    assert!(t.path().join("run/docker-upgrade-guard/txn.json").exists());
+    ok(&t.dpkg(&["-i", c2.to_str().unwrap()], false));
+    assert!(!t.is_active("docker.service"), "the outage happened");
+    let out = ok(&t.tool(&["hook", "apt-post"]));
+    assert!(
+        out.contains("were stopped by the upgrade of containerd"),
+        "{out}"
+    );
+    assert!(t.is_active("docker.service"));
+    // A second post stage finds no record and does nothing.
+    t.clear_calls();
+    let out = ok(&t.tool(&["hook", "apt-post"]));
+    assert_eq!(out, "");
+    assert_eq!(t.calls(), "");
+}
+
+#[test]
+fn unrelated_stream_is_a_noop_without_systemctl() {
+    let (t, _) = focal();
+    let s = stream(&["hello 1 amd64 none < 2 amd64 none /x/hello_2_amd64.deb".into()]);
+    let out = ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+    assert_eq!(out, "");
+    assert_eq!(t.calls(), "", "no systemctl call");
+    assert!(!t.path().join("run/docker-upgrade-guard/txn.json").exists());
+}
+
+#[test]
+fn dry_run_starts_nothing() {
+    let (t, _) = focal();
+    let s = stream(&[format!("containerd {C1} all none < {C2} all none /x/c.deb")]);
+    ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+    // apt ran no dpkg; pretend the admin stopped docker meanwhile.
+    let mut st = t.state();
+    st["units"]["docker.service"]["active"] = false.into();
+    t.set_state(&st);
+    t.clear_calls();
+    let out = ok(&t.tool(&["hook", "apt-post"]));
+    assert!(started(&t).is_empty(), "{out}");
+    assert!(out.contains("dpkg changed no watched package"), "{out}");
+}
+
+/// Each must-not-start rule, end to end through real dpkg.
+#[test]
+fn admin_stopped_docker_stays_stopped() {
+    let (t, debs) = focal();
+    let mut st = t.state();
+    st["units"]["docker.service"]["active"] = false.into();
+    st["units"]["docker.socket"]["active"] = false.into();
+    t.set_state(&st);
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    assert_eq!(started(&t), vec!["containerd.service"], "{out}");
+    assert!(!out.contains("docker-upgrade-guard"), "{out}");
+}
+
+#[test]
+fn removal_starts_nothing() {
+    let (t, _) = focal();
+    let out = ok(&t.dpkg(&["-r", "docker.io"], true));
+    assert!(started(&t).is_empty(), "{out}\n{}", t.calls());
+    assert!(out.contains("left stopped"), "{out}");
+}
+
+#[test]
+fn policy_rc_d_101_starts_nothing() {
+    let (t, debs) = focal();
+    // Stops are allowed (so the upgrade does stop docker), starts are forbidden.
+    t.write(
+        "/usr/sbin/policy-rc.d",
+        "#!/bin/sh\n[ \"$2\" = start ] && exit 101\nexit 0\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        t.path().join("usr/sbin/policy-rc.d"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    // The stand-in deb-systemd-invoke asks policy-rc.d too: not even containerd is started.
+    assert!(started(&t).is_empty(), "{out}");
+    assert!(
+        out.contains("policy-rc.d forbids starting it (exit 101)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn suspended_disabled_masked_stopping_no_systemd() {
+    type Setup = fn(&TestRoot);
+    let cases: &[(&str, Setup, Option<&str>)] = &[
+        ("disabled", |t| config(t, "enabled = false\n"), None),
+        (
+            "masked",
+            |t| {
+                let mut st = t.state();
+                st["units"]["docker.service"]["file_state"] = "masked-runtime".into();
+                st["units"]["docker.socket"]["load"] = "masked".into();
+                t.set_state(&st);
+            },
+            Some("it is masked"),
+        ),
+        (
+            "stopping",
+            |t| {
+                let mut st = t.state();
+                st["system_state"] = "stopping".into();
+                t.set_state(&st);
+            },
+            Some("shutting down"),
+        ),
+        (
+            "no systemd",
+            |t| std::fs::remove_dir(t.path().join("run/systemd/system")).unwrap(),
+            None,
+        ),
+    ];
+    for (name, setup, msg) in cases {
+        let (t, debs) = focal();
+        setup(&t);
+        let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+        let s = started(&t);
+        assert!(
+            !s.iter().any(|u| u.starts_with("docker.")),
+            "{name}: {s:?} {out}"
+        );
+        if let Some(m) = msg {
+            assert!(out.contains(m), "{name}: {out}");
+        }
+    }
+    // The suspend variable.
+    let (t, debs) = focal();
+    let o = Command::new("dpkg")
+        .arg(format!("--root={}", t.path().display()))
+        .arg(format!(
+            "--log={}",
+            t.path().join("var/log/dpkg.log").display()
+        ))
+        .args([
+            "--force-script-chrootless",
+            "--force-not-root",
+            "--force-bad-path",
+        ])
+        .arg(format!(
+            "--pre-invoke={BIN} hook dpkg-pre --systemctl {}",
+            t.systemctl().display()
+        ))
+        .arg(format!(
+            "--post-invoke={BIN} hook dpkg-post --systemctl {}",
+            t.systemctl().display()
+        ))
+        .args(["-i", containerd(C2).build(&debs).to_str().unwrap()])
+        .env("PATH", t.script_path())
+        .env("DOCKER_UPGRADE_GUARD_SUSPEND", "1")
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(started(&t), vec!["containerd.service"]);
+}
+
+// ---- faults: each ends in exit 0 within budget with a clear message ----
+
+#[test]
+fn corrupt_record_is_named_and_set_aside() {
+    let (t, _) = focal();
+    t.write("/run/docker-upgrade-guard/txn.json", "{garbage");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        t.path().join("run/docker-upgrade-guard"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    let out = ok(&t.tool(&["hook", "apt-post"]));
+    assert!(
+        out.contains("txn.json is not a valid transaction record"),
+        "{out}"
+    );
+    assert!(t
+        .path()
+        .join("run/docker-upgrade-guard/txn.json.bad")
+        .exists());
+}
+
+#[test]
+fn unwritable_state_dir_does_not_break_dpkg() {
+    let (t, debs) = focal();
+    t.write(
+        "/run/docker-upgrade-guard",
+        "a file where the directory should be",
+    );
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    assert!(
+        out.contains("docker-upgrade-guard: hook dpkg-pre:"),
+        "{out}"
+    );
+    assert!(out.contains("run/docker-upgrade-guard"), "{out}");
+}
+
+#[test]
+fn systemctl_missing_is_reported() {
+    let (t, _) = focal();
+    let s = stream(&[format!("containerd {C1} all none < {C2} all none /x/c.deb")]);
+    let o = Command::new(BIN)
+        .arg("--root")
+        .arg(t.path())
+        .args(["--systemctl", "/nonexistent/systemctl", "hook", "apt-pkgs"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let out = ok(&o);
+    assert!(out.contains("/nonexistent/systemctl"), "{out}");
+}
+
+#[test]
+fn hanging_systemctl_is_bounded() {
+    let (t, debs) = focal();
+    config(&t, "start_timeout_secs = 2\nhook_budget_secs = 5\n");
+    let mut st = t.state();
+    st["hang"] = serde_json::json!(["start docker.socket"]);
+    t.set_state(&st);
+    let begin = Instant::now();
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    assert!(begin.elapsed() < Duration::from_secs(20), "{out}");
+    assert!(out.contains("starting docker.socket failed"), "{out}");
+}
+
+#[test]
+fn failing_start_is_reported_and_not_retried() {
+    let (t, debs) = focal();
+    let mut st = t.state();
+    st["fail_start"] = serde_json::json!(["docker.service"]);
+    t.set_state(&st);
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    assert!(out.contains("starting docker.service failed"), "{out}");
+    let last =
+        std::fs::read_to_string(t.path().join("run/docker-upgrade-guard/last.json")).unwrap();
+    assert!(
+        last.contains("\"failed_starts\": [\n    \"docker.service\""),
+        "{last}"
+    );
+}
+
+#[test]
+fn docker_not_answering_is_reported() {
+    let (t, debs) = focal();
+    config(&t, "ping_timeout_secs = 1\n");
+    let mut st = t.state();
+    st.as_object_mut().unwrap().remove("docker_sock");
+    t.set_state(&st);
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    assert!(out.contains("docker does not answer"), "{out}");
+}
+
+#[test]
+fn dpkg_failing_midway_still_recovers() {
+    let (t, debs) = focal();
+    let bad = containerd(C2)
+        .script("postinst", "#!/bin/sh\nexit 1\n")
+        .build(&debs);
+    let o = t.dpkg(&["-i", bad.to_str().unwrap()], true);
+    assert!(!o.status.success(), "dpkg itself fails");
+    let out = text(&o);
+    // containerd is down (its postinst failed): docker cannot run without it (BindsTo);
+    // the tool tries, in order, and says so.
+    assert!(
+        out.contains("were stopped by the upgrade of containerd"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sigterm_mid_hook_exits_0() {
+    let (t, debs) = focal();
+    let c2 = containerd(C2).build(&debs);
+    let s = stream(&[format!(
+        "containerd {C1} all none < {C2} all none {}",
+        c2.display()
+    )]);
+    config(&t, "jit_patch = false\n");
+    ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+    ok(&t.dpkg(&["-i", c2.to_str().unwrap()], false));
+    let mut st = t.state();
+    st["hang"] = serde_json::json!(["start docker.socket"]);
+    t.set_state(&st);
+    let child = Command::new(BIN)
+        .arg("--root")
+        .arg(t.path())
+        .arg("--systemctl")
+        .arg(t.systemctl())
+        .args(["hook", "apt-post"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = ok(&o);
+    assert!(out.contains("terminated by a signal"), "{out}");
+    // The record is whole: either still open or closed, never garbage.
+    let p = t.path().join("run/docker-upgrade-guard/txn.json");
+    if p.exists() {
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn two_hooks_at_once_one_waits_then_gives_up_cleanly() {
+    let (t, _) = focal();
+    config(&t, "hook_budget_secs = 2\n");
+    let s = stream(&[format!("containerd {C1} all none < {C2} all none /x/c.deb")]);
+    ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+    // Another hook holds the lock.
+    let lock = std::fs::File::open(t.path().join("run/docker-upgrade-guard/lock")).unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let begin = Instant::now();
+    let out = ok(&t.tool(&["hook", "apt-post"]));
+    assert!(begin.elapsed() < Duration::from_secs(10));
+    assert!(
+        out.contains("another docker-upgrade-guard hook holds"),
+        "{out}"
+    );
+    drop(held);
+}
