@@ -102,8 +102,6 @@ pub struct StatusArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Stage {
-    /// apt DPkg::Pre-Invoke.
-    AptPre,
     /// apt DPkg::Pre-Install-Pkgs (version 3 stream on APT_HOOK_INFO_FD or stdin).
     AptPkgs,
     /// apt DPkg::Post-Invoke.

@@ -78,30 +78,7 @@ impl AptRoot {
         )
         .unwrap();
         if with_snippet {
-            // The shipped snippet, with the binary's path replaced by a wrapper that confines
-            // the tool to this root and its stand-in systemctl.
-            let wrapper = r.join("fakebin/docker-upgrade-guard");
-            std::fs::write(
-                &wrapper,
-                format!(
-                    "#!/bin/sh\nexec {} --root {rd} --systemctl {} \"$@\"\n",
-                    support::BIN,
-                    t.systemctl().display()
-                ),
-            )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-            let snippet = std::fs::read_to_string(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/apt.conf"),
-            )
-            .unwrap()
-            .replace("/usr/sbin/docker-upgrade-guard", wrapper.to_str().unwrap());
-            std::fs::write(
-                r.join("etc/apt/apt.conf.d/99zz-docker-upgrade-guard"),
-                snippet,
-            )
-            .unwrap();
+            t.install_apt_hooks();
         }
         let a = AptRoot { t, config };
         ok(&a.apt(&["update"]));

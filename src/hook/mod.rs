@@ -3,7 +3,6 @@
 //! and is bounded in time.
 //!
 //! Stages (see `hooks/apt.conf`, `hooks/dpkg.cfg`):
-//! - `apt-pre` (`DPkg::Pre-Invoke`): nothing — apt tells nothing there; kept as an entry point.
 //! - `apt-pkgs` (`DPkg::Pre-Install-Pkgs`, protocol 3): reads apt's stream to its end; if a
 //!   watched package is in it, records the "before" ([`state`]) and runs the just-in-time guard.
 //! - `apt-post` (`DPkg::Post-Invoke`): starts again what the operation stopped ([`post`]).
@@ -74,7 +73,6 @@ impl Env {
 
 pub fn stage_name(stage: Stage) -> &'static str {
     match stage {
-        Stage::AptPre => "apt-pre",
         Stage::AptPkgs => "apt-pkgs",
         Stage::AptPost => "apt-post",
         Stage::DpkgPre => "dpkg-pre",
@@ -245,8 +243,6 @@ pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
 
 fn run_stage(env: &Env, input: Option<&[u8]>) -> anyhow::Result<()> {
     match env.stage {
-        // apt tells nothing at Pre-Invoke; the work starts with the package list.
-        Stage::AptPre => Ok(()),
         Stage::AptPkgs => {
             if !env.config.enabled || env.suspended {
                 return Ok(());

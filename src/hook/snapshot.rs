@@ -51,6 +51,14 @@ pub fn apt_pkgs(env: &Env, stream: &Stream) -> Result<()> {
     if watched.is_empty() {
         return Ok(());
     }
+    if !systemd_running(env) {
+        // A chroot or an image build: maintainer scripts stop nothing without systemd, so
+        // there is nothing to record, patch or start. Said once, since a watched package moves.
+        say(
+            "systemd is not running here (a chroot, or a container without systemd): nothing to do",
+        );
+        return Ok(());
+    }
     let changing: Vec<String> = watched
         .iter()
         .filter(|a| a.replaces_installed())

@@ -224,6 +224,47 @@ impl TestRoot {
             .unwrap()
     }
 
+    /// Installs the shipped apt hooks (hooks/apt.conf and hooks/apt-pkgs-hook) under this root,
+    /// with the binary replaced by a wrapper that confines the tool to this root and the
+    /// stand-in systemctl, and the wrapper's path re-rooted. For apt run with `Dir` = this root.
+    pub fn install_apt_hooks(&self) {
+        let r = self.path();
+        let wrapper = r.join("fakebin/docker-upgrade-guard");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec {BIN} --root {} --systemctl {} \"$@\"\n",
+                r.display(),
+                self.systemctl().display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let shipped = |name: &str| {
+            std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("hooks")
+                    .join(name),
+            )
+            .unwrap()
+            .replace("/usr/sbin/docker-upgrade-guard", wrapper.to_str().unwrap())
+            .replace(
+                "/etc/docker-upgrade-guard/",
+                &format!("{}/etc/docker-upgrade-guard/", r.display()),
+            )
+        };
+        let pkgs_hook = r.join("etc/docker-upgrade-guard/apt-pkgs-hook");
+        std::fs::create_dir_all(pkgs_hook.parent().unwrap()).unwrap();
+        std::fs::write(&pkgs_hook, shipped("apt-pkgs-hook")).unwrap();
+        std::fs::set_permissions(&pkgs_hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir_all(r.join("etc/apt/apt.conf.d")).unwrap();
+        std::fs::write(
+            r.join("etc/apt/apt.conf.d/99zz-docker-upgrade-guard"),
+            shipped("apt.conf"),
+        )
+        .unwrap();
+    }
+
     pub fn write(&self, abs: &str, text: &str) {
         let p = self.path().join(abs.trim_start_matches('/'));
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
