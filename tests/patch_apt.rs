@@ -6,7 +6,7 @@
 //! nothing is stopped.
 
 mod support;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use support::{ok, shapes, Deb, TestRoot};
 
