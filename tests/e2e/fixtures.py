@@ -12,6 +12,7 @@ Version bumped and the scripts edited; Debian's data member reused as is):
   docker.io  +dug1, +dug2   prerm stops docker.service and docker.socket on upgrade, postinst
                             does not start them.
   bindsto.conf              drop-in: docker.service BindsTo=containerd.service.
+  partof.conf               drop-in: docker.socket PartOf=docker.service (focal/upstream shape).
   tiny.tar                  a root file system of busybox-static for `docker import`.
   repo/                     a flat apt repository (Origin dug-e2e) with containerd +dug2.
 """
@@ -46,6 +47,13 @@ fi
 BINDSTO_DROPIN = """[Unit]
 # The focal docker.io 19.03.8-0ubuntu1 shape (LP: #1870514).
 BindsTo=containerd.service
+"""
+
+# Upstream's (and focal's) docker.socket has PartOf=docker.service; Debian bookworm's has not,
+# so there the socket would stay listening and start docker again on the next client request.
+PARTOF_DROPIN = """[Unit]
+# The focal docker.io 19.03.8-0ubuntu1 / upstream shape of docker.socket.
+PartOf=docker.service
 """
 
 
@@ -182,6 +190,7 @@ def build(rootfs_tarball, out_dir):
         f[k.replace("_version", "_stock_version")] = f.pop(k)
 
     (out / "bindsto.conf").write_text(BINDSTO_DROPIN)
+    (out / "partof.conf").write_text(PARTOF_DROPIN)
 
     # tiny image: busybox-static's /bin/busybox plus the two applets the container uses.
     img = out / "img"

@@ -71,6 +71,7 @@ class Machine:
         self.nspawn = None
         self.pid1 = None
         self._console = None
+        self.t0 = time.monotonic()
 
     def __enter__(self):
         self.boot()
@@ -81,7 +82,7 @@ class Machine:
         return False
 
     def note(self, text):
-        self.log.write(text.rstrip("\n") + "\n")
+        self.log.write(f"[{time.monotonic() - self.t0:6.1f}] " + text.rstrip("\n") + "\n")
         self.log.flush()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -187,7 +188,9 @@ class Machine:
             cmd = ["nsenter", "-t", str(self.pid1), "-a", "systemd-run", "--wait", "--pipe", "--collect", "-q"]
             for k, v in (env or {}).items():
                 cmd += ["-E", f"{k}={v}"]
-            cmd += ["--"] + list(argv)
+            # systemd expands $VAR / ${VAR} in ExecStart= lines (systemd-run has no switch to turn
+            # that off before v254): escape them so that argv arrives as given.
+            cmd += ["--"] + [a.replace("$", "$$") for a in argv]
         start = time.monotonic()
         try:
             p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
