@@ -139,8 +139,7 @@ def s02_unattended_upgrades(m, ctx, tool):
         'Unattended-Upgrade::Origins-Pattern { "origin=dug-e2e"; };',
         'Unattended-Upgrade::MinimalSteps "true";',
         'Unattended-Upgrade::OnlyOnACPower "false";', ""]))
-    m.apt("update", "-o", "Dir::Etc::SourceList=/etc/apt/sources.list.d/dug-e2e.list",
-          "-o", "Dir::Etc::SourceParts=-", "-o", "APT::Get::List-Cleanup=0")
+    m.apt("update")  # every source is local (see offline_apt in run)
     m.run(["unattended-upgrade", "-v"], timeout=300)
     check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"),
           "unattended-upgrade did not upgrade containerd to +dug2 (see its log in the scenario log)")
