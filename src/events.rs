@@ -3,6 +3,24 @@
 //! its socket exists.
 
 use crate::root::Root;
+use anyhow::{bail, Context, Result};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The log directory (mode 0750: adm-style readers may be given the group, nobody may write).
+pub const LOG_DIR: &str = "/var/log/docker-upgrade-guard";
+pub const LOG_FILE: &str = "events.jsonl";
+/// The log is rotated to `events.jsonl.1` before it would grow past this.
+pub const MAX_LOG: u64 = 1024 * 1024;
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+pub const SYSLOG_IDENTIFIER: &str = "docker-upgrade-guard";
 
 /// One thing the hook saw or did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -25,14 +43,270 @@ pub struct Event {
 
 /// Appends to `var/log/docker-upgrade-guard/events.jsonl` (rotating to `.1` past 1 MiB) and
 /// sends to the journal if `/run/systemd/journal/socket` exists. Errors are returned, the
-/// caller reports them and carries on.
-pub fn record(root: &Root, event: &Event) -> anyhow::Result<()> {
-    let _ = (root, event);
-    todo!("units helper")
+/// caller reports them and carries on. An empty `time` is filled with the current time.
+pub fn record(root: &Root, event: &Event) -> Result<()> {
+    let mut ev = event.clone();
+    if ev.time.is_empty() {
+        ev.time = now_rfc3339();
+    }
+    let logged = append_log(root, &ev);
+    let journaled = send_journal(root, &ev);
+    match (logged, journaled) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Err(a), Err(b)) => Err(anyhow::anyhow!("{a:#}; also {b:#}")),
+    }
 }
 
-/// The last `n` events of the log (newest last); malformed lines are skipped.
-pub fn last(root: &Root, n: usize) -> anyhow::Result<Vec<Event>> {
-    let _ = (root, n);
-    todo!("units helper")
+/// The last `n` events of the log (newest last); malformed lines are skipped. Reaches into
+/// `events.jsonl.1` when the current file holds fewer than `n`.
+pub fn last(root: &Root, n: usize) -> Result<Vec<Event>> {
+    let path = log_path(root);
+    let mut events = read_events(&path)?;
+    if events.len() < n {
+        let mut older = read_events(&rotated(&path))?;
+        older.append(&mut events);
+        events = older;
+    }
+    let skip = events.len().saturating_sub(n);
+    Ok(events.split_off(skip))
+}
+
+pub fn log_path(root: &Root) -> PathBuf {
+    root.path(LOG_DIR).join(LOG_FILE)
+}
+
+fn rotated(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".1");
+    PathBuf::from(p)
+}
+
+fn read_events(path: &Path) -> Result<Vec<Event>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        _ => {}
+    }
+    // A line past the bound is allowed once (see `append_log`), hence the slack.
+    let bytes = crate::fsutil::read_nofollow(path, 2 * MAX_LOG)?;
+    Ok(bytes
+        .split(|b| *b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<Event>(l).ok())
+        .collect())
+}
+
+/// One JSON line, appended under an exclusive `flock` so that concurrent hooks neither
+/// interleave nor rotate twice.
+fn append_log(root: &Root, ev: &Event) -> Result<()> {
+    let dir = root.path(LOG_DIR);
+    crate::fsutil::ensure_private_dir(&dir, 0o750)?;
+    let path = dir.join(LOG_FILE);
+    let mut line = serde_json::to_vec(ev).context("cannot encode the event")?;
+    line.push(b'\n');
+    for _ in 0..4 {
+        let file = lock(open_append(&path)?, &path)?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot stat {}", path.display()))?;
+        // Another hook may have rotated the file between our open and our lock.
+        match std::fs::symlink_metadata(&path) {
+            Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => {}
+            _ => continue,
+        }
+        if meta.len() > 0 && meta.len() + line.len() as u64 > MAX_LOG {
+            std::fs::rename(&path, rotated(&path)).with_context(|| {
+                format!(
+                    "cannot rotate {} to {}",
+                    path.display(),
+                    rotated(&path).display()
+                )
+            })?;
+            continue;
+        }
+        if meta.mode() & 0o137 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o640))
+                .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        }
+        (&*file)
+            .write_all(&line)
+            .with_context(|| format!("cannot append to {}", path.display()))?;
+        return Ok(());
+    }
+    bail!(
+        "{} kept changing under us; event not logged",
+        path.display()
+    )
+}
+
+/// `O_APPEND|O_NOFOLLOW|O_CLOEXEC`, created 0640; `O_NONBLOCK` so that a FIFO planted there
+/// fails instead of blocking the hook.
+fn open_append(path: &Path) -> Result<File> {
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_WRONLY
+            | OFlag::O_APPEND
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC
+            | OFlag::O_NONBLOCK,
+        Mode::from_bits_truncate(0o640),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ELOOP => anyhow::anyhow!(
+            "{} is a symlink; refusing to write through it",
+            path.display()
+        ),
+        e => anyhow::anyhow!("cannot open {}: {}", path.display(), e.desc()),
+    })?;
+    // SAFETY: `fd` was just returned by open(2) and is owned by nobody else.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "{} is not a regular file; refusing to write to it",
+            path.display()
+        );
+    }
+    Ok(file)
+}
+
+/// Waits (bounded: a second) for the log's lock; a hook never hangs on a stuck writer.
+fn lock(mut file: File, path: &Path) -> Result<Flock<File>> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(l),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                file = f;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((_, e)) => bail!("cannot lock {}: {}", path.display(), e.desc()),
+        }
+    }
+}
+
+fn send_journal(root: &Root, ev: &Event) -> Result<()> {
+    let sock = root.path(JOURNAL_SOCKET);
+    if std::fs::symlink_metadata(&sock).is_err() {
+        return Ok(());
+    }
+    let payload = journal_payload(ev);
+    let s = UnixDatagram::unbound().context("cannot create a socket for the journal")?;
+    // journald reads fast; if its buffer is full, losing the copy beats blocking apt.
+    s.set_nonblocking(true)
+        .context("cannot create a socket for the journal")?;
+    s.send_to(&payload, &sock)
+        .with_context(|| format!("cannot send the event to the journal at {}", sock.display()))?;
+    Ok(())
+}
+
+/// syslog priority for an event kind: trouble is an error, a unit left down a warning, a
+/// repair a notice.
+pub fn priority(kind: &str) -> u8 {
+    match kind {
+        "error" | "start-failed" => 3,
+        "left-stopped" => 4,
+        "started" | "restarted" | "patched" | "reverted" => 5,
+        _ => 6,
+    }
+}
+
+/// The journal's native protocol: `KEY=value\n` per field, or for a value with a newline
+/// `KEY\n`, its length as 64-bit little-endian, the bytes, `\n`.
+pub fn journal_payload(ev: &Event) -> Vec<u8> {
+    let prio = priority(&ev.kind).to_string();
+    let fields: [(&str, Option<&str>); 10] = [
+        ("MESSAGE", Some(&ev.message)),
+        ("PRIORITY", Some(&prio)),
+        ("SYSLOG_IDENTIFIER", Some(SYSLOG_IDENTIFIER)),
+        ("DUG_KIND", Some(&ev.kind)),
+        ("DUG_UNIT", ev.unit.as_deref()),
+        ("DUG_PACKAGE", ev.package.as_deref()),
+        ("DUG_OLD_VERSION", ev.old_version.as_deref()),
+        ("DUG_NEW_VERSION", ev.new_version.as_deref()),
+        ("DUG_CAUSE", ev.cause.as_deref()),
+        ("DUG_OUTCOME", ev.outcome.as_deref()),
+    ];
+    let mut out = Vec::new();
+    for (key, value) in fields {
+        let Some(value) = value else { continue };
+        out.extend_from_slice(key.as_bytes());
+        if value.contains('\n') {
+            out.push(b'\n');
+            out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+            out.extend_from_slice(value.as_bytes());
+        } else {
+            out.push(b'=');
+            out.extend_from_slice(value.as_bytes());
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Now, as RFC 3339 UTC to the second (`2024-05-01T03:12:09Z`).
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC (Howard Hinnant's days-to-civil algorithm).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_table() {
+        for (secs, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (
+                1_588_291_200 + 3 * 3600 + 12 * 60 + 9,
+                "2020-05-01T03:12:09Z",
+            ),
+            (4_107_542_399, "2100-02-28T23:59:59Z"),
+        ] {
+            assert_eq!(rfc3339(secs), want);
+        }
+    }
+
+    #[test]
+    fn payload_fields() {
+        let ev = Event {
+            kind: "started".into(),
+            unit: Some("docker.service".into()),
+            message: "two\nlines".into(),
+            ..Event::default()
+        };
+        let p = journal_payload(&ev);
+        let mut want = b"MESSAGE\n".to_vec();
+        want.extend_from_slice(&9u64.to_le_bytes());
+        want.extend_from_slice(b"two\nlines\nPRIORITY=5\nSYSLOG_IDENTIFIER=docker-upgrade-guard\nDUG_KIND=started\nDUG_UNIT=docker.service\n");
+        assert_eq!(p, want);
+    }
 }

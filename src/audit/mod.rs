@@ -1,6 +1,22 @@
 //! `docker-upgrade-guard audit`: what will the next upgrade do to docker?
+//!
+//! collect (I/O: facts) → findings (pure: severity) → fixed + diff → report → render.
 
-use crate::cli::{AuditArgs, Ctx};
+pub mod aptconf;
+pub mod collect;
+pub mod diff;
+pub mod facts;
+pub mod findings;
+pub mod fixed;
+pub mod pyre;
+pub mod render;
+pub mod report;
+pub mod system;
+
+use crate::cli::{AuditArgs, Color, Ctx, Format};
+use facts::Facts;
+use findings::{Finding, Kind};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 /// Monitoring-plugin exit codes.
@@ -12,7 +28,169 @@ pub enum Severity {
     Unknown = 3,
 }
 
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Ok => "OK",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+            Severity::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Precedence when combining: CRITICAL > UNKNOWN > WARNING > OK.
+    pub fn rank(self) -> u8 {
+        match self {
+            Severity::Ok => 0,
+            Severity::Warning => 1,
+            Severity::Unknown => 2,
+            Severity::Critical => 3,
+        }
+    }
+}
+
+impl serde::Serialize for Severity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
 pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
-    let _ = (ctx, args);
-    todo!("audit helper")
+    let mut notes = Vec::new();
+    let config = load_config(ctx, &mut notes);
+    let packages = if args.packages.is_empty() {
+        config.packages.clone()
+    } else {
+        args.packages.clone()
+    };
+    let facts = collect::collect(&ctx.root, &packages, &config.units);
+    let mut findings = findings::evaluate(&facts);
+
+    let against = match &args.against {
+        None => None,
+        Some(p) => match fixed::open_against(p) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                // The user asked for this comparison: not being able to make it is UNKNOWN.
+                findings.push(unknown_against(format!("--against: {e:#}")));
+                None
+            }
+        },
+    };
+    let diffs = diffs(ctx, &facts, &findings, against.as_ref(), &mut notes);
+    if let Some(fixed::Against::Deb { package, .. }) = &against {
+        if !diffs.iter().any(|d| &d.package == package) {
+            notes.push(format!(
+                "--against is a {package} package; no harmful installed script of {package} to compare it with"
+            ));
+        }
+    }
+    let report = report::Report::new(ctx.root.dir(), &facts, findings, diffs, notes);
+    let out = match args.format {
+        Format::Text => render::text::render(&report, use_color(args.color)),
+        Format::Json => render::json::render(&report),
+        Format::Nagios => render::nagios::render(&report),
+        Format::Prometheus => render::prometheus::render(&report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not the audit's failure; the exit code still tells.
+    let _ = stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush());
+    Ok(ExitCode::from(report.exit_code))
+}
+
+fn unknown_against(summary: String) -> Finding {
+    Finding {
+        severity: Severity::Unknown,
+        kind: Kind::Unknown,
+        package: None,
+        version: None,
+        script: None,
+        path: None,
+        summary,
+        evidence: vec![],
+        units: vec![],
+        consequence: "the audit cannot compare with the version given by --against".to_string(),
+        reference: None,
+        remedies: vec!["give --against a .deb or a maintainer script file".to_string()],
+    }
+}
+
+/// The config file only if there is one: the defaults need no file.
+fn load_config(ctx: &Ctx, notes: &mut Vec<String>) -> crate::config::Config {
+    let path = ctx.root.path(crate::config::CONFIG_PATH);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return crate::config::Config::default();
+    }
+    crate::config::load(&ctx.root).unwrap_or_else(|e| {
+        notes.push(format!(
+            "{e:#}; using the default watched packages and units"
+        ));
+        crate::config::Config::default()
+    })
+}
+
+fn use_color(c: Color) -> bool {
+    match c {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// One diff per harmful installed script (exposure findings), against its fixed version.
+fn diffs(
+    ctx: &Ctx,
+    facts: &Facts,
+    findings: &[Finding],
+    against: Option<&fixed::Against>,
+    notes: &mut Vec<String>,
+) -> Vec<report::ScriptDiff> {
+    let watched: Vec<&str> = facts.watched_units.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for f in findings.iter().filter(|f| f.kind == Kind::Exposure) {
+        let Some(pkg) = facts
+            .packages
+            .iter()
+            .find(|p| Some(&p.name) == f.package.as_ref())
+        else {
+            continue;
+        };
+        let Some(script) = pkg
+            .scripts
+            .iter()
+            .find(|s| Some(s.kind.name()) == f.script.as_deref())
+        else {
+            continue;
+        };
+        let Ok(reading) = &script.reading else {
+            continue;
+        };
+        let Some(fix) = fixed::fixed_for(&ctx.root, against, pkg, script, reading, &watched, notes)
+        else {
+            notes.push(format!(
+                "{}: no fixed version to compare with",
+                script.path.display()
+            ));
+            continue;
+        };
+        let version = pkg.version.clone();
+        let old_header = format!(
+            "installed {} {} {}",
+            pkg.name,
+            version.as_deref().unwrap_or("?"),
+            script.kind.name()
+        );
+        let new_header = format!("fixed {}", fix.source);
+        out.push(report::ScriptDiff {
+            package: pkg.name.clone(),
+            version,
+            script: script.kind.name().to_string(),
+            path: script.path.display().to_string(),
+            fixed_source: fix.source.clone(),
+            diff: diff::unified(&reading.text, &fix.text, &old_header, &new_header),
+        });
+    }
+    out
 }

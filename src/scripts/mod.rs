@@ -1,7 +1,25 @@
 //! Maintainer scripts: what they do to systemd units for each `$1`, and the repaired text.
+//!
+//! Pipeline: [`lex`] (words, quotes, heredocs, continuations) → [`parse`] (POSIX-sh AST with
+//! byte spans) → [`walk`] (sites with their guards over `$1`, unknowns) → [`classify`] (the
+//! public types and queries) → [`repair`] (the minimal guarded rewrite).
+//!
+//! What is decided how:
+//! - Conditions not on `$1` are [`classify::Guard::Other`] and evaluate to Maybe: a stop that
+//!   may run on upgrade counts as one.
+//! - `invoke-rc.d --skip-systemd-native X stop` is not a stop: on systemd it does nothing for
+//!   units with a native unit file, which all watched units have.
+//! - `exit` reached only for some `$1` (`case "$1" in upgrade) exit 0;; esac`) guards what follows.
+//! - What cannot be followed (unit actions in function bodies, unit names or actions from
+//!   unresolvable variables or `$@`, `eval`/`sh -c`/command substitutions mentioning unit
+//!   tools, scripts that do not parse) is an [`classify::Unknown`], never safe.
 
 pub mod classify;
+mod glob;
+pub mod lex;
+pub mod parse;
 pub mod repair;
+pub mod walk;
 
 use classify::{Analysis, Site, Tri, UnitOp};
 

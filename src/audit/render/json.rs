@@ -1,0 +1,11 @@
+//! `--format json`: the report as documented in docs/audit-json-schema.md.
+
+use crate::audit::report::Report;
+
+pub fn render(r: &Report) -> String {
+    // Serialising plain data with string keys cannot fail; keep a line if it ever does.
+    let mut s = serde_json::to_string_pretty(r)
+        .unwrap_or_else(|e| format!("{{\"schema_version\":1,\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}

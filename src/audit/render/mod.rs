@@ -1,0 +1,6 @@
+//! The four output formats of one [`Report`](super::report::Report).
+
+pub mod json;
+pub mod nagios;
+pub mod prometheus;
+pub mod text;

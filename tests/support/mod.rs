@@ -1,0 +1,279 @@
+//! Shared helpers for the integration tests: small `.deb`s built with the real `dpkg-deb`,
+//! a temp root managed by the real `dpkg --root`, and the recording `systemctl` stand-in.
+//!
+//! Use from a test file with `mod support;`.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_docker-upgrade-guard");
+
+pub fn support_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support")
+}
+
+/// A package to build with `dpkg-deb --build`.
+#[derive(Debug, Clone)]
+pub struct Deb {
+    pub name: String,
+    pub version: String,
+    pub scripts: Vec<(String, String)>,
+    pub files: Vec<(String, String)>,
+}
+
+impl Deb {
+    pub fn new(name: &str, version: &str) -> Deb {
+        Deb {
+            name: name.into(),
+            version: version.into(),
+            scripts: vec![],
+            files: vec![],
+        }
+    }
+
+    /// A maintainer script (`prerm`, `postinst`, ...), written with mode 0755.
+    pub fn script(mut self, kind: &str, text: &str) -> Deb {
+        self.scripts.push((kind.into(), text.into()));
+        self
+    }
+
+    /// A file shipped by the package (`/lib/systemd/system/docker.service`, ...).
+    pub fn file(mut self, path: &str, text: &str) -> Deb {
+        self.files
+            .push((path.trim_start_matches('/').into(), text.into()));
+        self
+    }
+
+    /// Builds `<out>/<name>_<version>_all.deb` and returns its path.
+    pub fn build(&self, out: &Path) -> PathBuf {
+        let tree = tempfile::tempdir().unwrap();
+        let debian = tree.path().join("DEBIAN");
+        std::fs::create_dir_all(&debian).unwrap();
+        std::fs::write(
+            debian.join("control"),
+            format!(
+                "Package: {}\nVersion: {}\nArchitecture: all\nMaintainer: Test <test@example.invalid>\nDescription: test package\n",
+                self.name, self.version
+            ),
+        )
+        .unwrap();
+        for (kind, text) in &self.scripts {
+            let p = debian.join(kind);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        for (path, text) in &self.files {
+            let p = tree.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, text).unwrap();
+        }
+        std::fs::create_dir_all(out).unwrap();
+        let deb = out.join(format!(
+            "{}_{}_all.deb",
+            self.name,
+            self.version.replace(':', "%3a")
+        ));
+        let o = Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zgzip", "--build"])
+            .arg(tree.path())
+            .arg(&deb)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "dpkg-deb --build: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        deb
+    }
+}
+
+/// A temp root with an empty dpkg database, driven by the real `dpkg --root`, with the
+/// recording `systemctl` stand-in in `<root>/fakebin/` (first on the maintainer scripts' PATH).
+pub struct TestRoot {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestRoot {
+    pub fn new() -> TestRoot {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for d in [
+            "var/lib/dpkg/info",
+            "var/lib/dpkg/updates",
+            "var/log",
+            "etc",
+            "tmp",
+            "run/systemd/system",
+            "fakebin",
+        ] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::write(r.join("var/lib/dpkg/status"), "").unwrap();
+        std::os::unix::fs::symlink(
+            support_dir().join("fake-systemctl"),
+            r.join("fakebin/systemctl"),
+        )
+        .unwrap();
+        for tool in ["deb-systemd-invoke", "invoke-rc.d"] {
+            std::os::unix::fs::symlink(
+                support_dir().join("bin").join(tool),
+                r.join("fakebin").join(tool),
+            )
+            .unwrap();
+        }
+        let t = TestRoot { dir };
+        t.set_units(&serde_json::json!({}));
+        t
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn systemctl(&self) -> PathBuf {
+        self.path().join("fakebin/systemctl")
+    }
+
+    /// Replaces the stand-in's whole state (see tests/support/fake-systemctl).
+    pub fn set_state(&self, state: &serde_json::Value) {
+        std::fs::write(
+            self.path().join("fakebin/state.json"),
+            serde_json::to_vec_pretty(state).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Sets the stand-in's units; docker's `/_ping` is served on `<root>/run/docker.sock`.
+    pub fn set_units(&self, units: &serde_json::Value) {
+        self.set_state(&serde_json::json!({
+            "units": units,
+            "docker_sock": self.path().join("run/docker.sock"),
+        }));
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.path().join("fakebin/state.json")).unwrap())
+            .unwrap()
+    }
+
+    pub fn is_active(&self, unit: &str) -> bool {
+        self.state()["units"][unit]["active"]
+            .as_bool()
+            .unwrap_or(false)
+    }
+
+    /// Every systemctl call so far, one per line; indented lines are what the stand-in did.
+    pub fn calls(&self) -> String {
+        std::fs::read_to_string(self.path().join("fakebin/calls.log")).unwrap_or_default()
+    }
+
+    pub fn clear_calls(&self) {
+        let _ = std::fs::remove_file(self.path().join("fakebin/calls.log"));
+    }
+
+    /// Runs the real dpkg on this root. `hooks` adds `--pre-invoke`/`--post-invoke` running
+    /// our binary's dpkg stages with the stand-in systemctl.
+    pub fn dpkg(&self, args: &[&str], hooks: bool) -> Output {
+        let mut cmd = Command::new("dpkg");
+        cmd.arg(format!("--root={}", self.path().display()))
+            .arg(format!(
+                "--log={}",
+                self.path().join("var/log/dpkg.log").display()
+            ))
+            .args([
+                "--force-script-chrootless",
+                "--force-not-root",
+                "--force-bad-path",
+            ]);
+        if hooks {
+            let sc = self.systemctl();
+            cmd.arg(format!(
+                "--pre-invoke={BIN} hook dpkg-pre --systemctl {}",
+                sc.display()
+            ));
+            cmd.arg(format!(
+                "--post-invoke={BIN} hook dpkg-post --systemctl {}",
+                sc.display()
+            ));
+        }
+        cmd.args(args).env("PATH", self.script_path());
+        cmd.output().unwrap()
+    }
+
+    /// PATH for maintainer scripts: the stand-ins first.
+    pub fn script_path(&self) -> String {
+        format!(
+            "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+            self.path().join("fakebin").display()
+        )
+    }
+
+    /// Runs our binary with `--root` this root and the stand-in systemctl.
+    pub fn tool(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.path())
+            .arg("--systemctl")
+            .arg(self.systemctl())
+            .args(args)
+            .env_remove("DPKG_FRONTEND_LOCKED")
+            .output()
+            .unwrap()
+    }
+
+    pub fn write(&self, abs: &str, text: &str) {
+        let p = self.path().join(abs.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+impl Default for TestRoot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The focal-era shapes, for the tests of several areas.
+pub mod shapes {
+    /// containerd 1.3.3-0ubuntu2's prerm: debhelper compat 9 `dh_systemd_start` without -r.
+    pub const CONTAINERD_PRERM_ALWAYS_STOP: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n\tdeb-systemd-invoke stop 'containerd.service' >/dev/null || true\nfi\n# End automatically added section\n";
+    /// Its postinst: only `start`.
+    pub const CONTAINERD_POSTINST_START: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n\tsystemctl --system daemon-reload >/dev/null || true\n\tdeb-systemd-invoke start 'containerd.service' >/dev/null || true\nfi\n# End automatically added section\n";
+    /// docker.io 19.03.x's prerm (LP: #1906364): stops docker on every call.
+    pub const DOCKER_PRERM_ALWAYS_STOP: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n\tdeb-systemd-invoke stop 'docker.service' 'docker.socket' >/dev/null || true\nfi\n# End automatically added section\n# Automatically added by dh_installinit/12.10ubuntu1\nif [ -x \"/etc/init.d/docker\" ] && [ \"$1\" = remove ]; then\n\tinvoke-rc.d docker stop || exit 1\nfi\n# End automatically added section\n";
+    /// The fixed shape: stop only on remove.
+    pub const DOCKER_PRERM_REMOVE_ONLY: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ] && [ \"$1\" = remove ]; then\n\tdeb-systemd-invoke stop 'docker.service' 'docker.socket' >/dev/null || true\nfi\n# End automatically added section\n";
+    pub const DOCKER_SERVICE_BINDSTO: &str = "[Unit]\nDescription=Docker Application Container Engine\nAfter=network-online.target docker.socket firewalld.service containerd.service\nWants=network-online.target\nRequires=docker.socket\nBindsTo=containerd.service\n\n[Service]\nType=notify\nExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n";
+    pub const DOCKER_SOCKET: &str = "[Unit]\nDescription=Docker Socket for the API\nPartOf=docker.service\n\n[Socket]\nListenStream=/run/docker.sock\nSocketMode=0660\n\n[Install]\nWantedBy=sockets.target\n";
+    pub const CONTAINERD_SERVICE: &str = "[Unit]\nDescription=containerd container runtime\nAfter=network.target local-fs.target\n\n[Service]\nExecStart=/usr/bin/containerd\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n";
+
+    /// The stand-in's units for a running focal-shaped node.
+    pub fn focal_units() -> serde_json::Value {
+        serde_json::json!({
+            "containerd.service": {"active": true, "load": "loaded", "file_state": "enabled"},
+            "docker.socket": {"active": true, "load": "loaded", "file_state": "enabled",
+                               "deps": {"PartOf": ["docker.service"]}},
+            "docker.service": {"active": true, "load": "loaded", "file_state": "enabled",
+                                "deps": {"BindsTo": ["containerd.service"], "Requires": ["docker.socket"]}},
+        })
+    }
+}
