@@ -72,6 +72,7 @@ class Machine:
         self.pid1 = None
         self._console = None
         self.t0 = time.monotonic()
+        self.panics = []  # Rust panic messages seen in any command's output (the tool must never panic)
 
     def __enter__(self):
         self.boot()
@@ -199,6 +200,7 @@ class Machine:
         except subprocess.TimeoutExpired as e:
             rc, out = None, (e.stdout or b"").decode(errors="replace")
         took = time.monotonic() - start
+        self.panics += [line.strip() for line in out.splitlines() if "panicked at" in line]
         if not quiet:
             self.note(f"$ {' '.join(argv)}   # rc={rc} in {took:.2f} s")
             if out.strip():
