@@ -14,9 +14,11 @@ import threading
 import time
 from pathlib import Path
 
-# Every live machine, so that Ctrl-C / SIGTERM / a crash tears all of them down.
+# Every live machine and child process, so that Ctrl-C / SIGTERM / a crash tears all of them down.
 _LIVE = set()
+_CHILDREN = set()
 _LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()
 
 
 class Fail(Exception):
@@ -24,20 +26,47 @@ class Fail(Exception):
 
 
 def destroy_all():
+    """Stop everything: no new machine boots, child processes are killed, machines torn down."""
+    _STOPPING.set()
     with _LIVE_LOCK:
-        machines = list(_LIVE)
+        machines, children = list(_LIVE), list(_CHILDREN)
+    for p in children:
+        try:
+            p.kill()
+        except OSError:
+            pass
+    for m in machines:
+        m.terminate()  # all at once, then wait for each
     for m in machines:
         m.destroy()
+
+
+def call(argv, timeout, **kw):
+    """subprocess.run with a timeout whose child destroy_all() can kill. Returns (rc|None, stdout)."""
+    if _STOPPING.is_set():
+        raise Fail("interrupted")
+    p = subprocess.Popen(argv, **kw)
+    with _LIVE_LOCK:
+        _CHILDREN.add(p)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+        return p.returncode, out
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        return None, out
+    finally:
+        with _LIVE_LOCK:
+            _CHILDREN.discard(p)
 
 
 def extract(tarball, directory):
     directory = Path(directory)
     directory.mkdir(parents=True)
-    subprocess.run(
-        ["tar", "--numeric-owner", "--xattrs", "--zstd", "-xpf", str(tarball), "-C", str(directory)],
-        check=True,
-        timeout=300,
-    )
+    rc, _ = call(["tar", "--numeric-owner", "--xattrs", "--zstd", "-xpf", str(tarball), "-C", str(directory)],
+                 timeout=300)
+    if rc != 0:
+        raise Fail(f"unpacking {tarball} into {directory} failed (tar exit {rc})")
 
 
 def remove_tree(directory):
@@ -72,6 +101,8 @@ class Machine:
         self.pid1 = None
         self._console = None
         self.t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self._destroyed = False
         self.panics = []  # Rust panic messages seen in any command's output (the tool must never panic)
 
     def __enter__(self):
@@ -96,9 +127,11 @@ class Machine:
         ]
         argv += [f"--bind-ro={h}:{c}" for h, c in self.binds]
         self.note("$ " + " ".join(argv))
-        self._console = open(self.root.parent / f"{self.root.name}.console.log", "wb")
         with _LIVE_LOCK:
+            if _STOPPING.is_set():
+                raise Fail("interrupted")
             _LIVE.add(self)
+        self._console = open(self.root.parent / f"{self.root.name}.console.log", "wb")
         self.nspawn = subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL, stdout=self._console, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C on the terminal is ours to handle, not nspawn's
@@ -150,17 +183,30 @@ class Machine:
             return "(no console log)"
         return " | ".join(data.strip().splitlines()[-n:])
 
-    def destroy(self):
-        with _LIVE_LOCK:
-            if self not in _LIVE:
-                return
-            _LIVE.discard(self)
+    def terminate(self):
+        """Ask the container to halt (SIGTERM to nspawn makes it tell systemd to power off)."""
         if self.nspawn is not None and self.nspawn.poll() is None:
-            # SIGTERM: nspawn asks the container's systemd to halt; fall back to SIGKILL.
             try:
                 self.nspawn.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
+
+    def destroy(self):
+        """Tear down; idempotent, and a second caller waits until the first one is done."""
+        with self._lock:
+            if not self._destroyed:
+                self._teardown()
+                self._destroyed = True
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+
+    def _teardown(self):
+        if self.nspawn is not None and self.nspawn.poll() is None:
+            self.terminate()
+            try:
                 self.nspawn.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                self.note("# nspawn did not stop within 20 s of SIGTERM: SIGKILL")
                 for pid in (self.pid1, self.nspawn.pid):
                     if pid:
                         try:
@@ -193,12 +239,8 @@ class Machine:
             # that off before v254): escape them so that argv arrives as given.
             cmd += ["--"] + [a.replace("$", "$$") for a in argv]
         start = time.monotonic()
-        try:
-            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               timeout=timeout)
-            rc, out = p.returncode, p.stdout.decode(errors="replace")
-        except subprocess.TimeoutExpired as e:
-            rc, out = None, (e.stdout or b"").decode(errors="replace")
+        rc, out = call(cmd, timeout, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = (out or b"").decode(errors="replace")
         took = time.monotonic() - start
         self.panics += [line.strip() for line in out.splitlines() if "panicked at" in line]
         if not quiet:
