@@ -18,15 +18,14 @@ CACHE = Path(os.environ.get("DOCKER_UPGRADE_GUARD_CACHE", "/var/tmp/docker-upgra
 def preflight():
     if os.geteuid() != 0:
         raise Fail("must run as root (systemd-nspawn, nsenter, debootstrap)")
-    for tool in ("systemd-nspawn", "nsenter", "tar", "zstd", "dpkg-deb", "apt-ftparchive"):
-        if shutil.which(tool) is None:
-            # tests/support/rootfs installs systemd-container/debootstrap/zstd; apt-utils is ours.
-            if tool == "apt-ftparchive":
-                subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "apt-utils"],
-                               check=False, timeout=600, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    for tool in ("apt-ftparchive",):
-        if shutil.which(tool) is None:
-            raise Fail(f"{tool} not found and could not be installed (apt-get install apt-utils)")
+    # tests/support/rootfs installs systemd-container, debootstrap and zstd; apt-utils is ours.
+    if shutil.which("apt-ftparchive") is None:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-q"], check=False, timeout=600, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "apt-utils"],
+                       check=False, timeout=600, env=env)
+        if shutil.which("apt-ftparchive") is None:
+            raise Fail("apt-ftparchive not found and `apt-get install apt-utils` did not bring it")
 
 
 def rootfs_tarball():
