@@ -1,0 +1,290 @@
+"""The ten scenarios of issue 6, each run in a fresh container booted from the golden image.
+
+The golden image is bookworm with Debian's docker.io/containerd/runc installed from the cache,
+docker.service and docker.socket active, and container `c1` (tiny busybox image, `--init
+--restart=always`) running. Every scenario gets `tool`: False for the "without the tool" half,
+True for "with the tool" (the .deb installed with `apt-get install /path/docker-upgrade-guard_*.deb`,
+like an admin). "Stopped" is checked only with `systemctl is-active` (any docker command would
+socket-activate docker again).
+"""
+
+import time
+
+from fixtures import BINDSTO_DROPIN, PARTOF_DROPIN
+from machine import Fail
+
+FIX = "/root/fixtures"
+REPO = "/srv/dug-e2e-repo"
+BIN = "/usr/sbin/docker-upgrade-guard"
+
+
+class Ctx:
+    def __init__(self, fixtures, tool_deb_name):
+        self.f = fixtures  # dict from fixtures.build()
+        self.tool_deb = f"{FIX}/{tool_deb_name}" if tool_deb_name else None
+
+    def deb(self, key):
+        return f"{FIX}/{self.f[key].name}"
+
+    def version(self, key):
+        return self.f[key].name.split("_")[1]
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def wait_until(what, fn, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise Fail(f"{what}: not within {timeout} s")
+        time.sleep(0.2)
+
+
+def container_pid(m):
+    """PID of c1 if running, else None. Only call while docker.service is known active."""
+    r = m.run(["docker", "inspect", "-f", "{{.State.Running}} {{.State.Pid}}", "c1"], check=False, quiet=True)
+    parts = r.out.split()
+    return int(parts[1]) if r.rc == 0 and len(parts) == 2 and parts[0] == "true" else None
+
+
+def ready(m, timeout=90):
+    """The golden state after boot: docker.service active, /_ping OK, c1 running."""
+    wait_until("docker.service active after boot", lambda: m.is_active("docker.service") == "active", timeout)
+    wait_until("docker answers /_ping after boot", m.ping, 30)
+    return wait_until("container c1 running after boot", lambda: container_pid(m), 30)
+
+
+def expect_docker_up(m, why):
+    state = m.is_active("docker.service")
+    check(state == "active", f"{why}: docker.service is {state!r}, expected 'active'")
+    check(m.ping(), f"{why}: docker.service active but /_ping does not answer OK")
+    wait_until(f"{why}: the restart=always container c1 running again", lambda: container_pid(m), 30)
+
+
+def expect_inactive(m, unit, why):
+    state = m.is_active(unit)
+    check(state != "active", f"{why}: {unit} is {state!r}, expected it stopped")
+
+
+def pkg_version(m, pkg):
+    return m.run(["dpkg-query", "-W", "-f", "${Version}", pkg], quiet=True).out.strip()
+
+
+def bindsto(m):
+    """The focal unit shape: docker.service BindsTo=containerd, docker.socket PartOf=docker.service."""
+    m.write("/etc/systemd/system/docker.service.d/bindsto.conf", BINDSTO_DROPIN)
+    m.write("/etc/systemd/system/docker.socket.d/partof.conf", PARTOF_DROPIN)
+    m.run(["systemctl", "daemon-reload"])
+    out = m.run(["systemctl", "show", "-p", "BindsTo", "--value", "docker.service"], quiet=True).out
+    check("containerd.service" in out, f"drop-in not in effect: BindsTo={out.strip()!r}")
+    out = m.run(["systemctl", "show", "-p", "PartOf", "--value", "docker.socket"], quiet=True).out
+    check("docker.service" in out, f"drop-in not in effect: docker.socket PartOf={out.strip()!r}")
+
+
+def install_tool(m, ctx):
+    if ctx.tool_deb is None:
+        raise Fail("no docker-upgrade-guard .deb given (--deb PATH)")
+    m.apt("install", "--no-install-recommends", ctx.tool_deb)
+    check(m.run(["test", "-x", BIN], check=False, quiet=True).rc == 0, f"{BIN} missing after installing the .deb")
+
+
+def setup_containerd_v1(m, ctx, flavour="containerd_dug1"):
+    """docker.service BindsTo=containerd; containerd at the harmful +dug1 (upgrading to it is safe:
+    dpkg runs stock's remove-only prerm). Checks docker survived the setup."""
+    bindsto(m)
+    m.apt("install", ctx.deb(flavour))
+    check(pkg_version(m, "containerd") == ctx.version(flavour), "containerd +dug1 not installed")
+    expect_docker_up(m, "after installing containerd +dug1 (setup)")
+
+
+def hook_lines(out):
+    return [l for l in out.splitlines() if "docker-upgrade-guard" in l]
+
+
+ALARMING = ("stopped", "started", "starting", "error", "fail", "warn", "critical", "panic")
+
+
+# --- the scenarios -------------------------------------------------------------------------------
+def s01_containerd_bindsto_apt(m, ctx, tool):
+    setup_containerd_v1(m, ctx)
+    if tool:
+        install_tool(m, ctx)
+    m.apt("install", ctx.deb("containerd_dug2"))
+    check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
+    check(m.is_active("containerd.service") == "active", "containerd.service not active after the upgrade")
+    if tool:
+        expect_docker_up(m, "containerd upgrade with the tool")
+    else:
+        expect_inactive(m, "docker.service", "containerd upgrade without the tool (reproduces LP #1870514)")
+        expect_inactive(m, "docker.socket", "containerd upgrade without the tool (PartOf=docker.service)")
+
+
+def s02_unattended_upgrades(m, ctx, tool):
+    setup_containerd_v1(m, ctx)
+    m.apt("install", "--no-install-recommends", "unattended-upgrades")
+    if tool:
+        install_tool(m, ctx)
+    m.write("/etc/apt/sources.list.d/dug-e2e.list", f"deb [trusted=yes] file:{REPO} ./\n")
+    m.write("/etc/apt/apt.conf.d/51dug-e2e", "\n".join([
+        "// Offline: only the local repository's origin (else unattended-upgrades aborts).",
+        "#clear Unattended-Upgrade::Origins-Pattern;",
+        "#clear Unattended-Upgrade::Allowed-Origins;",
+        'Unattended-Upgrade::Origins-Pattern { "origin=dug-e2e"; };',
+        'Unattended-Upgrade::MinimalSteps "true";',
+        'Unattended-Upgrade::OnlyOnACPower "false";', ""]))
+    m.apt("update")  # every source is local (see offline_apt in run)
+    m.run(["unattended-upgrade", "-v"], timeout=300)
+    check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"),
+          "unattended-upgrade did not upgrade containerd to +dug2 (see its log in the scenario log)")
+    m.run(["tail", "-n", "40", "/var/log/unattended-upgrades/unattended-upgrades-dpkg.log"], check=False)
+    if tool:
+        expect_docker_up(m, "unattended-upgrades containerd upgrade with the tool")
+    else:
+        expect_inactive(m, "docker.service", "unattended-upgrades containerd upgrade without the tool")
+
+
+def setup_docker_v1(m, ctx):
+    m.apt("install", ctx.deb("docker_dug1"))
+    check(pkg_version(m, "docker.io") == ctx.version("docker_dug1"), "docker.io +dug1 not installed")
+    expect_docker_up(m, "after installing docker.io +dug1 (setup)")
+
+
+def s03_docker_prerm(m, ctx, tool):
+    setup_docker_v1(m, ctx)
+    if tool:
+        install_tool(m, ctx)
+    m.apt("install", ctx.deb("docker_dug2"))
+    check(pkg_version(m, "docker.io") == ctx.version("docker_dug2"), "docker.io was not upgraded")
+    if tool:
+        expect_docker_up(m, "docker.io upgrade with the tool")
+    else:
+        expect_inactive(m, "docker.service", "docker.io upgrade without the tool (reproduces LP #1906364)")
+        expect_inactive(m, "docker.socket", "docker.io upgrade without the tool")
+
+
+def s04_jit_guard(m, ctx, tool):
+    setup_docker_v1(m, ctx)
+    if tool:
+        install_tool(m, ctx)
+    main_before, c1_before = m.main_pid("docker.service"), container_pid(m)
+    m.apt("install", ctx.deb("docker_dug2"))
+    check(pkg_version(m, "docker.io") == ctx.version("docker_dug2"), "docker.io was not upgraded")
+    if tool:
+        check(m.is_active("docker.service") == "active", "docker.service not active after the guarded upgrade")
+        main_after = m.main_pid("docker.service")
+        check(main_after == main_before, f"dockerd was restarted: MainPID {main_before} -> {main_after}")
+        c1_after = container_pid(m)
+        check(c1_after == c1_before, f"container c1 was restarted: PID {c1_before} -> {c1_after}")
+    else:
+        expect_inactive(m, "docker.service", "docker.io upgrade without the guard")
+
+
+def s05_stock_containerd(m, ctx, tool):
+    if tool:
+        install_tool(m, ctx)
+    docker_pid, containerd_pid = m.main_pid("docker.service"), m.main_pid("containerd.service")
+    r = m.apt("install", ctx.deb("containerd_stock_bump"))
+    check(pkg_version(m, "containerd") == ctx.version("containerd_stock_bump"), "containerd was not upgraded")
+    check(m.is_active("containerd.service") == "active", "containerd.service not active after the upgrade")
+    check(m.main_pid("containerd.service") != containerd_pid,
+          "containerd was not restarted by Debian's postinst (did the upgrade run its scripts?)")
+    check(m.is_active("docker.service") == "active", "docker.service not active after a stock containerd upgrade")
+    check(m.main_pid("docker.service") == docker_pid, "dockerd was restarted by a stock containerd upgrade")
+    if tool:
+        bad = [l for l in hook_lines(r.out) if any(w in l.lower() for w in ALARMING)]
+        check(not bad, f"the tool said something alarming on a harmless upgrade: {bad}")
+
+
+def s06_admin_stopped(m, ctx, tool):
+    setup_containerd_v1(m, ctx)
+    if tool:
+        install_tool(m, ctx)
+    m.run(["systemctl", "stop", "docker.socket", "docker.service"])
+    m.apt("install", ctx.deb("containerd_dug2"))
+    check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
+    expect_inactive(m, "docker.service", "the admin had stopped docker before the upgrade")
+    expect_inactive(m, "docker.socket", "the admin had stopped docker.socket before the upgrade")
+
+
+def s07_removal(m, ctx, tool):
+    setup_containerd_v1(m, ctx)
+    if tool:
+        install_tool(m, ctx)
+    # One operation: the harmful containerd upgrade (stops docker via BindsTo) AND docker.io's removal.
+    m.apt("install", ctx.deb("containerd_dug2"), "docker.io-")
+    st = m.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "docker.io"], check=False, quiet=True).out
+    check(not st.startswith("ii"), f"docker.io still installed ({st.strip()!r})")
+    expect_inactive(m, "docker.service", "docker.io was removed")
+    expect_inactive(m, "docker.socket", "docker.io was removed")
+    check(m.run(["pgrep", "-x", "dockerd"], check=False, quiet=True).rc != 0, "a dockerd process is running")
+
+
+def s08_policy_rc_d(m, ctx, tool):
+    setup_containerd_v1(m, ctx, flavour="containerd_dug1sc")
+    if tool:
+        install_tool(m, ctx)
+    m.write("/usr/sbin/policy-rc.d", "#!/bin/sh\n# e2e: every action forbidden\nexit 101\n", mode=0o755)
+    m.apt("install", ctx.deb("containerd_dug2"))
+    check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
+    # The +dug1sc prerm stopped containerd with a plain systemctl (docker followed through BindsTo);
+    # policy-rc.d forbade the postinst's start. Nothing may start them.
+    expect_inactive(m, "containerd.service", "policy-rc.d forbids starts")
+    expect_inactive(m, "docker.service", "policy-rc.d forbids starts")
+
+
+def s09_dpkg_i(m, ctx, tool):
+    setup_containerd_v1(m, ctx)
+    if tool:
+        install_tool(m, ctx)
+    m.run(["dpkg", "-i", ctx.deb("containerd_dug2")], timeout=180)
+    check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
+    if tool:
+        expect_docker_up(m, "dpkg -i of the harmful containerd with the tool (dpkg hook path)")
+    else:
+        expect_inactive(m, "docker.service", "dpkg -i of the harmful containerd without the tool")
+
+
+def s10_audit(m, ctx, tool):
+    # The binary alone (hooks not installed), then the package.
+    m.run(["dpkg-deb", "-x", ctx.tool_deb, "/root/dug-x"])
+    alone = "/root/dug-x/usr/sbin/docker-upgrade-guard"
+    r = m.run([alone, "audit"], check=False)
+    check(r.rc == 0, f"audit on stock bookworm: exit {r.rc}, expected 0 (OK)")
+    setup_containerd_v1(m, ctx)
+    r = m.run([alone, "audit"], check=False)
+    check(r.rc == 2, f"audit with BindsTo + always-stop containerd, no hooks: exit {r.rc}, expected 2 (CRITICAL)")
+    for word in ("containerd", "prerm", "BindsTo"):
+        check(word in r.out, f"CRITICAL audit does not name {word!r}")
+    install_tool(m, ctx)
+    r = m.run([BIN, "audit"], check=False)
+    check(r.rc == 1, f"audit with the tool's hooks installed: exit {r.rc}, expected 1 (WARNING)")
+    m.run([BIN, "patch"])
+    r = m.run([BIN, "audit"], check=False)
+    check(r.rc == 0, f"audit after patch: exit {r.rc}, expected 0 (OK)")
+    # and the patched script holds: the upgrade does not stop docker
+    pid = m.main_pid("docker.service")
+    m.apt("install", ctx.deb("containerd_dug2"))
+    check(m.is_active("docker.service") == "active", "docker.service not active after upgrading a patched containerd")
+    check(m.main_pid("docker.service") == pid, "dockerd restarted although containerd's prerm was patched")
+
+
+BOTH, WITH = ("without", "with"), ("with",)
+SCENARIOS = [
+    (1, "containerd upgrade with BindsTo= via apt-get install ./containerd.deb", s01_containerd_bindsto_apt, BOTH),
+    (2, "the same via unattended-upgrade (MinimalSteps) from a local repository", s02_unattended_upgrades, BOTH),
+    (3, "docker.io upgrade whose prerm stops docker, postinst does not start it", s03_docker_prerm, BOTH),
+    (4, "just-in-time guard: the docker.io upgrade never stops docker", s04_jit_guard, WITH),
+    (5, "stock bookworm containerd upgrade: nothing started, nothing alarming", s05_stock_containerd, BOTH),
+    (6, "the admin stopped docker before the upgrade: it stays stopped", s06_admin_stopped, BOTH),
+    (7, "the operation removes docker.io: nothing is started", s07_removal, BOTH),
+    (8, "policy-rc.d returns 101: nothing is started", s08_policy_rc_d, BOTH),
+    (9, "dpkg -i of the harmful containerd: the dpkg hook path brings docker back", s09_dpkg_i, BOTH),
+    (10, "audit: OK on stock, CRITICAL exposed, WARNING with the tool, OK after patch", s10_audit, WITH),
+]
