@@ -88,11 +88,22 @@ def bindsto(m):
     check("docker.service" in out, f"drop-in not in effect: docker.socket PartOf={out.strip()!r}")
 
 
-def install_tool(m, ctx):
+def install_tool(m, ctx, jit=True):
+    """Installs the .deb like an admin. jit=False turns the just-in-time guard off, so that the
+    upgrade really stops docker and the scenario proves the recovery after the fact."""
     if ctx.tool_deb is None:
         raise Fail("no docker-upgrade-guard .deb given (--deb PATH)")
     m.apt("install", "--no-install-recommends", ctx.tool_deb)
     check(m.run(["test", "-x", BIN], check=False, quiet=True).rc == 0, f"{BIN} missing after installing the .deb")
+    if not jit:
+        m.write("/etc/docker-upgrade-guard/config.toml", "# e2e: recovery after the fact\njit_patch = false\n")
+
+
+def expect_said(out, *words):
+    """The tool's stderr line(s) in apt's output say all of `words`."""
+    lines = hook_lines(out)
+    check(any(all(w in l for w in words) for l in lines),
+          f"the tool did not say {words!r}; its lines: {lines}")
 
 
 def setup_containerd_v1(m, ctx, flavour="containerd_dug1"):
@@ -115,12 +126,14 @@ ALARMING = ("stopped", "started", "starting", "error", "fail", "warn", "critical
 def s01_containerd_bindsto_apt(m, ctx, tool):
     setup_containerd_v1(m, ctx)
     if tool:
-        install_tool(m, ctx)
-    m.apt("install", ctx.deb("containerd_dug2"))
+        install_tool(m, ctx, jit=False)
+    r = m.apt("install", ctx.deb("containerd_dug2"))
     check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
     check(m.is_active("containerd.service") == "active", "containerd.service not active after the upgrade")
     if tool:
         expect_docker_up(m, "containerd upgrade with the tool")
+        expect_said(r.out, "docker.service", "were stopped by the upgrade of containerd",
+                    "BindsTo=containerd.service", "started again", "docker answered")
     else:
         expect_inactive(m, "docker.service", "containerd upgrade without the tool (reproduces LP #1870514)")
         expect_inactive(m, "docker.socket", "containerd upgrade without the tool (PartOf=docker.service)")
@@ -130,7 +143,7 @@ def s02_unattended_upgrades(m, ctx, tool):
     setup_containerd_v1(m, ctx)
     m.apt("install", "--no-install-recommends", "unattended-upgrades")
     if tool:
-        install_tool(m, ctx)
+        install_tool(m, ctx, jit=False)
     m.write("/etc/apt/sources.list.d/dug-e2e.list", f"deb [trusted=yes] file:{REPO} ./\n")
     m.write("/etc/apt/apt.conf.d/51dug-e2e", "\n".join([
         "// Offline: only the local repository's origin (else unattended-upgrades aborts).",
@@ -143,9 +156,11 @@ def s02_unattended_upgrades(m, ctx, tool):
     m.run(["unattended-upgrade", "-v"], timeout=300)
     check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"),
           "unattended-upgrade did not upgrade containerd to +dug2 (see its log in the scenario log)")
-    m.run(["tail", "-n", "40", "/var/log/unattended-upgrades/unattended-upgrades-dpkg.log"], check=False)
+    log = m.run(["cat", "/var/log/unattended-upgrades/unattended-upgrades-dpkg.log"], check=False)
     if tool:
         expect_docker_up(m, "unattended-upgrades containerd upgrade with the tool")
+        # unattended-upgrades sends the hooks' output to its dpkg log: the admin finds it there.
+        expect_said(log.out, "were stopped by the upgrade of containerd", "started again")
     else:
         expect_inactive(m, "docker.service", "unattended-upgrades containerd upgrade without the tool")
 
@@ -159,11 +174,12 @@ def setup_docker_v1(m, ctx):
 def s03_docker_prerm(m, ctx, tool):
     setup_docker_v1(m, ctx)
     if tool:
-        install_tool(m, ctx)
-    m.apt("install", ctx.deb("docker_dug2"))
+        install_tool(m, ctx, jit=False)
+    r = m.apt("install", ctx.deb("docker_dug2"))
     check(pkg_version(m, "docker.io") == ctx.version("docker_dug2"), "docker.io was not upgraded")
     if tool:
         expect_docker_up(m, "docker.io upgrade with the tool")
+        expect_said(r.out, "stopped by the upgrade of docker.io", "prerm", "started again")
     else:
         expect_inactive(m, "docker.service", "docker.io upgrade without the tool (reproduces LP #1906364)")
         expect_inactive(m, "docker.socket", "docker.io upgrade without the tool")
@@ -229,14 +245,17 @@ def s07_removal(m, ctx, tool):
 def s08_policy_rc_d(m, ctx, tool):
     setup_containerd_v1(m, ctx, flavour="containerd_dug1sc")
     if tool:
-        install_tool(m, ctx)
+        # Guard off: the stop must happen, so that there is something the tool must not start.
+        install_tool(m, ctx, jit=False)
     m.write("/usr/sbin/policy-rc.d", "#!/bin/sh\n# e2e: every action forbidden\nexit 101\n", mode=0o755)
-    m.apt("install", ctx.deb("containerd_dug2"))
+    r = m.apt("install", ctx.deb("containerd_dug2"))
     check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
     # The +dug1sc prerm stopped containerd with a plain systemctl (docker followed through BindsTo);
     # policy-rc.d forbade the postinst's start. Nothing may start them.
     expect_inactive(m, "containerd.service", "policy-rc.d forbids starts")
     expect_inactive(m, "docker.service", "policy-rc.d forbids starts")
+    if tool:
+        expect_said(r.out, "left stopped", "policy-rc.d")
 
 
 def s09_dpkg_i(m, ctx, tool):
@@ -268,11 +287,13 @@ def s10_audit(m, ctx, tool):
     m.run([BIN, "patch"])
     r = m.run([BIN, "audit"], check=False)
     check(r.rc == 0, f"audit after patch: exit {r.rc}, expected 0 (OK)")
-    # and the patched script holds: the upgrade does not stop docker
-    pid = m.main_pid("docker.service")
-    m.apt("install", ctx.deb("containerd_dug2"))
-    check(m.is_active("docker.service") == "active", "docker.service not active after upgrading a patched containerd")
-    check(m.main_pid("docker.service") == pid, "dockerd restarted although containerd's prerm was patched")
+    # The patched script holds: the upgrade does not stop containerd, so it keeps running the
+    # old binary; the default containerd_after_upgrade = "restart" restarts it after the
+    # operation, which systemd propagates to docker (BindsTo=) as a restart: docker comes back.
+    r = m.apt("install", ctx.deb("containerd_dug2"))
+    check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
+    expect_said(r.out, "containerd.service kept running the old binary", "restarted it", "docker answered")
+    expect_docker_up(m, "upgrading the patched containerd")
 
 
 BOTH, WITH = ("without", "with"), ("with",)
