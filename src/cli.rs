@@ -17,14 +17,23 @@ use std::process::ExitCode;
 )]
 pub struct Cli {
     /// Operate on the system installed under DIR (like dpkg --root).
+    ///
+    /// The dpkg database, maintainer scripts, unit files, config, state and logs are read and
+    /// written under DIR; systemctl is always the running system's. Hook stages take DPKG_ROOT
+    /// when this is not given.
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
 
     /// dpkg database directory (default: ROOT/var/lib/dpkg).
+    ///
+    /// Taken as given, not under --root (like dpkg --admindir). Hook stages take DPKG_ADMINDIR
+    /// when this is not given.
     #[arg(long, global = true, value_name = "DIR")]
     pub admindir: Option<PathBuf>,
 
-    /// systemctl to run (absolute path). For tests with a stand-in service manager.
+    /// systemctl to run (for tests with a stand-in service manager).
+    ///
+    /// Default: /usr/bin/systemctl, else /bin/systemctl. Not needed on a real system.
     #[arg(
         long,
         global = true,
@@ -46,7 +55,14 @@ pub enum Command {
     Patch(PatchArgs),
     /// Show the watched units, whether the hooks are installed, and the last events.
     Status(StatusArgs),
-    /// Entry points for apt and dpkg hooks (see README).
+    /// Run one stage of the apt/dpkg hooks (exits 0 unless --strict).
+    ///
+    /// Called from /etc/apt/apt.conf.d/99zz-docker-upgrade-guard (through
+    /// /etc/docker-upgrade-guard/apt-pkgs-hook) and /etc/dpkg/dpkg.cfg.d/docker-upgrade-guard:
+    /// records the watched units before a package operation, patches a harmful maintainer
+    /// script just before dpkg runs it, and starts again what the operation stopped.
+    /// DOCKER_UPGRADE_GUARD_SUSPEND=1 in the environment of apt or dpkg turns it off for one
+    /// operation.
     Hook(HookArgs),
 }
 
@@ -67,28 +83,32 @@ pub enum Color {
 
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
-    /// Audit this package (repeatable; default: docker.io containerd runc docker-ce containerd.io).
+    /// Audit this package (repeatable; default: the config's packages, by default docker.io
+    /// containerd runc docker-ce containerd.io).
     #[arg(long = "package", value_name = "NAME")]
     pub packages: Vec<String>,
     /// The fixed version to diff against: a .deb or a script file.
     #[arg(long, value_name = "PATH")]
     pub against: Option<PathBuf>,
+    /// Output format: text for a person, json (versioned schema), nagios (plugin output) or
+    /// prometheus (node_exporter textfile). The exit code is the same for all four.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Colour the diff (auto: only on a terminal).
+    /// Colour the diff (auto: only on a terminal, and not when NO_COLOR is set).
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct PatchArgs {
-    /// Patch this package's scripts only (repeatable; default: all watched packages).
+    /// Patch (or revert) this package's scripts only (repeatable; default: all watched packages).
     #[arg(long = "package", value_name = "NAME")]
     pub packages: Vec<String>,
-    /// Print the diff, change nothing.
+    /// Print the diff of what would be written, change nothing (takes no lock).
     #[arg(long)]
     pub dry_run: bool,
-    /// Restore the original scripts from the backups.
+    /// Restore the original scripts from the backups in /var/lib/docker-upgrade-guard/backups,
+    /// only where the installed script is still exactly what patch wrote.
     #[arg(long)]
     pub revert: bool,
 }
