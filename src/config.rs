@@ -168,12 +168,7 @@ pub fn valid_unit(u: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"@._:-\\".contains(&b))
 }
 
-pub fn valid_package(p: &str) -> bool {
-    p.len() >= 2
-        && p.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && p.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
-}
+pub use crate::dpkg::valid_package_name as valid_package;
 
 #[cfg(test)]
 mod tests {

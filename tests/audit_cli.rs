@@ -359,6 +359,17 @@ fn hooks_installed_make_it_a_warning() {
             .iter()
             .any(|r| r.as_str().unwrap().contains("install this tool's hooks")));
     }
+    // Switched off in config.toml: the hooks do nothing, so nothing guards the node.
+    write(
+        t.path(),
+        "/etc/docker-upgrade-guard/config.toml",
+        b"enabled = false\n",
+    );
+    let (code, v) = json(t.path(), &[]);
+    assert_eq!(code, 2, "{v:#}");
+    assert_eq!(v["system"]["hooks"]["enabled"], false);
+    assert_eq!(v["system"]["hooks"]["installed"], false);
+    std::fs::remove_file(t.path().join("etc/docker-upgrade-guard/config.toml")).unwrap();
     // Without the binary the snippets are inert: still CRITICAL.
     std::fs::remove_file(t.path().join("usr/sbin/docker-upgrade-guard")).unwrap();
     let (code, v) = json(t.path(), &[]);
@@ -557,4 +568,35 @@ fn missing_root_pieces_are_not_fatal() {
     let r = audit(d.path(), &[]);
     assert_eq!(r.code, 3, "{}{}", r.out, r.err);
     assert!(r.out.contains("dpkg"), "{}", r.out);
+}
+
+#[test]
+fn a_postinst_try_restart_does_not_bring_back_what_the_prerm_stopped() {
+    // try-restart acts only on a running unit; after the prerm stopped docker it is not running.
+    let t = tree(&["bookworm", "docker-io-prerm"]);
+    let postinst = "#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n\tsystemctl try-restart docker.service docker.socket || true\nfi\n";
+    write(
+        t.path(),
+        "/var/lib/dpkg/info/docker.io.postinst",
+        postinst.as_bytes(),
+    );
+    let (code, v) = json(t.path(), &[]);
+    assert_eq!(code, 2, "{v:#}");
+    let f = exposures(&v, "docker.io");
+    assert!(!f.is_empty(), "{v:#}");
+    assert!(
+        f.iter().any(|f| f["consequence"]
+            .as_str()
+            .unwrap()
+            .contains("nothing will start them")),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn an_invalid_package_name_is_refused() {
+    let t = tree(&["bookworm"]);
+    let r = audit(t.path(), &["--package", "Bad!"]);
+    assert_eq!(r.code, 3);
+    assert!(r.err.contains("is not a Debian package name"), "{}", r.err);
 }

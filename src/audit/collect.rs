@@ -21,7 +21,9 @@ pub const KINDS: [ScriptKind; 4] = [
 ];
 
 /// What counts as "started again" on configure.
-pub const START_OPS: [UnitOp; 3] = [UnitOp::Start, UnitOp::Restart, UnitOp::TryRestart];
+/// `try-restart` is not among them: it does nothing to a unit that is not running, and after a
+/// prerm stopped the unit it is not running.
+pub const START_OPS: [UnitOp; 2] = [UnitOp::Start, UnitOp::Restart];
 
 pub fn collect(root: &Root, packages: &[String], watched_units: &[String]) -> Facts {
     let mut problems = Vec::new();

@@ -116,12 +116,15 @@ pub struct HookFacts {
     pub dpkg: bool,
     /// usr/sbin/docker-upgrade-guard is present (the snippets are inert without it).
     pub binary: bool,
+    /// The hook is not switched off in config.toml (`enabled = false`); read the way the hook
+    /// itself reads it, so that a broken file still honours an "off".
+    pub enabled: bool,
 }
 
 impl HookFacts {
     /// Both entry points are in place and the binary they call is there.
     pub fn guarded(&self) -> bool {
-        self.apt && self.dpkg && self.binary
+        self.apt && self.dpkg && self.binary && self.enabled
     }
 }
 

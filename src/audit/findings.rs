@@ -106,10 +106,11 @@ impl Finding {
     }
 }
 
-/// The scripts whose stops run during an upgrade of the package: the OLD prerm and postrm and
-/// the NEW preinst (the installed preinst is what a same-shaped new version will run). The
-/// same set `patch` rewrites.
-const STOPPING_SCRIPTS: &[ScriptKind] = crate::patch::plan::PATCH_KINDS;
+/// The scripts whose stops run during an upgrade of the package: the OLD prerm and postrm (the
+/// ones `patch` rewrites) and the NEW preinst (the installed preinst is what a same-shaped new
+/// version will run).
+const STOPPING_SCRIPTS: &[ScriptKind] =
+    &[ScriptKind::Preinst, ScriptKind::Prerm, ScriptKind::Postrm];
 
 /// All findings, most severe first.
 pub fn evaluate(facts: &Facts) -> Vec<Finding> {
@@ -368,10 +369,18 @@ fn exposure(
         None
     };
 
-    let mut remedies = vec![format!(
-        "run `docker-upgrade-guard patch --package {}`: it guards the stop in {} with [ \"$1\" = remove ] (the diff shows the change)",
-        pkg.name, file
-    )];
+    // dpkg runs the NEW version's preinst on upgrade: rewriting the installed one changes
+    // nothing, so for a preinst only the hook's recovery helps.
+    let mut remedies = if script.kind == ScriptKind::Preinst {
+        vec![format!(
+            "{file} predicts what the next version's preinst does; dpkg runs that new preinst, so patching the installed one cannot help: the hook starts again what it stops"
+        )]
+    } else {
+        vec![format!(
+            "run `docker-upgrade-guard patch --package {}`: it guards the stop in {} with [ \"$1\" = remove ] (the diff shows the change)",
+            pkg.name, file
+        )]
+    };
     if !guarded {
         remedies.push(
             "install this tool's hooks (/etc/apt/apt.conf.d/99zz-docker-upgrade-guard and /etc/dpkg/dpkg.cfg.d/docker-upgrade-guard, shipped by its package): they patch the script just before dpkg runs it and start again what an upgrade stopped".to_string(),

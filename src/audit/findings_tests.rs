@@ -153,6 +153,7 @@ fn guarded(mut f: Facts) -> Facts {
         apt: true,
         dpkg: true,
         binary: true,
+        enabled: true,
     };
     f
 }

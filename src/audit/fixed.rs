@@ -109,6 +109,11 @@ pub fn fixed_for(
     if let Some(f) = cached(root, pkg, kind, watched, notes) {
         return Some(f);
     }
+    if !crate::patch::plan::PATCH_KINDS.contains(&kind) {
+        // `patch` does not rewrite this script (dpkg runs the new preinst, not the installed
+        // one): a repaired rendering would show a change nothing will make.
+        return None;
+    }
     let analysis = classify::analyse(&reading.text);
     repair::repair(&reading.text, &analysis, watched).map(|text| Fixed {
         source: "docker-upgrade-guard repair (what `docker-upgrade-guard patch` writes)"

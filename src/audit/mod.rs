@@ -58,6 +58,13 @@ impl serde::Serialize for Severity {
 pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let mut notes = Vec::new();
     let config = load_config(ctx, &mut notes);
+    if let Some(bad) = args
+        .packages
+        .iter()
+        .find(|p| !crate::dpkg::valid_package_name(p))
+    {
+        anyhow::bail!("{bad:?} is not a Debian package name ([a-z0-9][a-z0-9+.-]+)");
+    }
     let packages = if args.packages.is_empty() {
         config.packages.clone()
     } else {

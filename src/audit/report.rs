@@ -59,6 +59,7 @@ pub struct HooksReport {
     pub apt: bool,
     pub dpkg: bool,
     pub binary: bool,
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +144,7 @@ impl Report {
                     apt: s.hooks.apt,
                     dpkg: s.hooks.dpkg,
                     binary: s.hooks.binary,
+                    enabled: s.hooks.enabled,
                 },
                 unattended_upgrades: UnattendedReport {
                     installed: s.unattended.installed,

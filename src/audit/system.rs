@@ -105,7 +105,13 @@ fn hooks(root: &Root, notes: &mut Vec<String>) -> HookFacts {
         use std::os::unix::fs::PermissionsExt;
         m.file_type().is_symlink() || (m.is_file() && m.permissions().mode() & 0o111 != 0)
     });
-    HookFacts { apt, dpkg, binary }
+    let enabled = crate::config::fallback(root).enabled;
+    HookFacts {
+        apt,
+        dpkg,
+        binary,
+        enabled,
+    }
 }
 
 /// apt's configuration as apt reads it: the parts directory (names of [A-Za-z0-9_.-], no

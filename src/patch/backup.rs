@@ -69,18 +69,7 @@ pub fn dir(root: &Root) -> PathBuf {
     root.path(BACKUP_DIR)
 }
 
-/// Package names are `[a-z0-9][a-z0-9+.-]+` (deb-control(5)); anything else never becomes part
-/// of a file name.
-pub fn valid_package_name(name: &str) -> bool {
-    name.len() >= 2
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b))
-}
+pub use crate::dpkg::valid_package_name;
 
 /// Versions are `[A-Za-z0-9.+~:-]` (deb-version(7)); `:` becomes `%` in file names.
 fn version_for_name(version: &str) -> Result<String> {

@@ -8,11 +8,11 @@ use crate::inspect::InstalledScript;
 use crate::scripts::classify::Analysis;
 use std::path::PathBuf;
 
-/// The scripts of an installed package that dpkg runs with `upgrade` (old prerm, old postrm)
-/// or that the issue names (preinst). The postinst is never rewritten: it does not get
-/// `upgrade`, and a "stop only on remove" guard would make no sense in it.
-pub const PATCH_KINDS: &[ScriptKind] =
-    &[ScriptKind::Preinst, ScriptKind::Prerm, ScriptKind::Postrm];
+/// The scripts of an installed package that dpkg runs with `upgrade`: the old prerm and the old
+/// postrm. Not the preinst: on an upgrade dpkg runs the NEW version's preinst, so rewriting the
+/// installed one would change nothing. Not the postinst: it does not get `upgrade`, and a
+/// "stop only on remove" guard would make no sense in it.
+pub const PATCH_KINDS: &[ScriptKind] = &[ScriptKind::Prerm, ScriptKind::Postrm];
 
 /// One script to rewrite.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -115,11 +115,12 @@ pub fn render(r: &Report, color: bool) -> String {
     );
     let _ = writeln!(
         o,
-        "  docker-upgrade-guard hooks installed: {} (apt snippet: {}, dpkg snippet: {}, binary: {})",
+        "  docker-upgrade-guard hooks installed: {} (apt snippet: {}, dpkg snippet: {}, binary: {}, enabled in config.toml: {})",
         yes_no(s.hooks.installed),
         yes_no(s.hooks.apt),
         yes_no(s.hooks.dpkg),
-        yes_no(s.hooks.binary)
+        yes_no(s.hooks.binary),
+        yes_no(s.hooks.enabled)
     );
     let uu = &s.unattended_upgrades;
     let _ = writeln!(
