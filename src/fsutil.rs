@@ -173,30 +173,7 @@ pub fn atomic_write(
 /// group or others can write to (state must live only in root-owned places).
 pub fn ensure_private_dir(dir: &Path, mode: u32) -> Result<()> {
     match std::fs::symlink_metadata(dir) {
-        Ok(meta) => {
-            if meta.file_type().is_symlink() || !meta.is_dir() {
-                bail!(
-                    "{} is not a directory (or is a symlink); refusing to use it",
-                    dir.display()
-                );
-            }
-            if meta.mode() & 0o022 != 0 {
-                bail!(
-                    "{} is writable by group or others; refusing to use it",
-                    dir.display()
-                );
-            }
-            let me = nix::unistd::geteuid().as_raw();
-            if meta.uid() != me {
-                bail!(
-                    "{} is owned by uid {}, not {}; refusing to use it",
-                    dir.display(),
-                    meta.uid(),
-                    me
-                );
-            }
-            Ok(())
-        }
+        Ok(_) => check_private_dir(dir),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -208,6 +185,36 @@ pub fn ensure_private_dir(dir: &Path, mode: u32) -> Result<()> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot stat {}", dir.display())),
     }
+}
+
+/// An existing `dir` is a real directory (no symlink), owned by us (root) and not writable by
+/// group or others: what is read from it was written by us. State is read only from such a
+/// directory, never only written to one.
+pub fn check_private_dir(dir: &Path) -> Result<()> {
+    let meta =
+        std::fs::symlink_metadata(dir).with_context(|| format!("cannot stat {}", dir.display()))?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        bail!(
+            "{} is not a directory (or is a symlink); refusing to use it",
+            dir.display()
+        );
+    }
+    if meta.mode() & 0o022 != 0 {
+        bail!(
+            "{} is writable by group or others; refusing to use it",
+            dir.display()
+        );
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        bail!(
+            "{} is owned by uid {}, not {}; refusing to use it",
+            dir.display(),
+            meta.uid(),
+            me
+        );
+    }
+    Ok(())
 }
 
 use std::os::unix::fs::DirBuilderExt;

@@ -17,6 +17,8 @@ const MAX_ANSWER: usize = 4096;
 /// One attempt inside a wait never takes longer than this, so a connection stuck in a
 /// half-started daemon is retried.
 const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
+/// Every retry gets at least this long (a connect plus a short answer).
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
 
 /// Polls `GET /_ping` until docker answers `OK` or `budget` runs out; returns the time it took.
 pub fn wait_docker(sock: &Path, budget: Duration) -> Result<Duration> {
@@ -103,11 +105,13 @@ fn poll(budget: Duration, mut attempt: impl FnMut(Duration) -> Result<()>) -> Re
             Ok(()) => return Ok(start.elapsed()),
             Err(e) => e,
         };
+        // A retry squeezed into the last milliseconds can only fail with "did not complete
+        // within 0.0 s", hiding the real reason: stop with this one, or keep a real slice.
         let left = budget.saturating_sub(start.elapsed());
-        if left.is_zero() {
+        if left < MIN_ATTEMPT {
             return Err(err);
         }
-        std::thread::sleep(nap.min(left));
+        std::thread::sleep(nap.min(left - MIN_ATTEMPT));
         nap = (nap * 3 / 2).min(Duration::from_millis(250));
     }
 }

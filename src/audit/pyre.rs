@@ -115,28 +115,53 @@ fn atom_matches(atom: &Atom, c: char) -> bool {
     }
 }
 
-fn matches_at(pieces: &[Piece], s: &[char]) -> bool {
-    let Some((p, rest)) = pieces.split_first() else {
+/// Longer patterns are not evaluated ("cannot tell"): the matcher recurses once per piece.
+const MAX_PIECES: usize = 256;
+
+/// Backtracking, but each (piece, position) is tried at most once: a pattern like `.*.*.*…x`
+/// would otherwise take exponential time, and `audit` must answer.
+fn matches_at(
+    pieces: &[Piece],
+    s: &[char],
+    at: (usize, usize),
+    failed: &mut std::collections::HashSet<(usize, usize)>,
+) -> bool {
+    let (pi, si) = at;
+    let Some(p) = pieces.get(pi) else {
         return true;
     };
-    if let Atom::End = p.atom {
-        return s.is_empty() && matches_at(rest, s);
-    }
-    let mut n = 0;
-    while n < p.max && n < s.len() && atom_matches(&p.atom, s[n]) {
-        n += 1;
-    }
-    if n < p.min {
+    if failed.contains(&at) {
         return false;
     }
-    (p.min..=n).rev().any(|k| matches_at(rest, &s[k..]))
+    let rest = &s[si..];
+    let ok = if let Atom::End = p.atom {
+        rest.is_empty() && matches_at(pieces, s, (pi + 1, si), failed)
+    } else {
+        let mut n = 0;
+        while n < p.max && n < rest.len() && atom_matches(&p.atom, rest[n]) {
+            n += 1;
+        }
+        n >= p.min
+            && (p.min..=n)
+                .rev()
+                .any(|k| matches_at(pieces, s, (pi + 1, si + k), failed))
+    };
+    if !ok {
+        failed.insert(at);
+    }
+    ok
 }
 
 /// `re.match(pattern, name)`: Some(true/false), or None when the pattern is beyond this subset.
 pub fn prefix_match(pattern: &str, name: &str) -> Option<bool> {
-    let pieces = parse(pattern)?;
+    let pieces = parse(pattern).filter(|p| p.len() <= MAX_PIECES)?;
     let s: Vec<char> = name.chars().collect();
-    Some(matches_at(&pieces, &s))
+    Some(matches_at(
+        &pieces,
+        &s,
+        (0, 0),
+        &mut std::collections::HashSet::new(),
+    ))
 }
 
 #[cfg(test)]
@@ -166,5 +191,25 @@ mod tests {
         for (re, name, want) in cases {
             assert_eq!(prefix_match(re, name), *want, "{re} vs {name}");
         }
+    }
+
+    /// Many stars that cannot match exploded the backtracking (C(n+k, k) paths); an entry in
+    /// apt's config must not hang `audit` (run by monitoring) or blow its stack.
+    #[test]
+    fn pathological_patterns_answer_at_once() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let stars = format!("{}x", ".*".repeat(30));
+            let starred = format!("{}$", "a*".repeat(30));
+            let _ = tx.send((
+                prefix_match(&stars, "containerd-shim-runc-v2-plugin"),
+                prefix_match(&starred, &"a".repeat(40)),
+                prefix_match(&"a".repeat(100_000), "a"),
+            ));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("prefix_match did not answer within 10 s");
+        assert_eq!(got, (Some(false), Some(true), None));
     }
 }

@@ -333,15 +333,18 @@ fn read_block(r: &mut impl Read, buf: &mut [u8; BLOCK]) -> Result<bool> {
     Ok(true)
 }
 
-fn padded(size: u64) -> u64 {
-    size.div_ceil(BLOCK as u64) * BLOCK as u64
+/// `size` rounded up to whole blocks; `None` when a corrupt header's size cannot be rounded.
+fn padded(size: u64) -> Option<u64> {
+    size.div_ceil(BLOCK as u64).checked_mul(BLOCK as u64)
 }
 
 fn read_data(r: &mut impl Read, size: u64, max: u64, what: &str) -> Result<Vec<u8>> {
     if size > max {
         bail!("{what} in the control archive is {size} bytes, more than {max}");
     }
-    let mut data = vec![0u8; padded(size) as usize];
+    let padded =
+        padded(size).with_context(|| format!("{what} in the control archive is too big"))?;
+    let mut data = vec![0u8; padded as usize];
     r.read_exact(&mut data)
         .with_context(|| format!("the control archive ends inside {what}"))?;
     data.truncate(size as usize);
@@ -349,7 +352,8 @@ fn read_data(r: &mut impl Read, size: u64, max: u64, what: &str) -> Result<Vec<u
 }
 
 fn skip_data(r: &mut impl Read, size: u64) -> Result<()> {
-    let want = padded(size);
+    let want = padded(size)
+        .with_context(|| format!("an entry size in the control archive ({size}) is too big"))?;
     let skipped = std::io::copy(&mut r.take(want), &mut std::io::sink())
         .context("cannot read the control archive")?;
     if skipped != want {
@@ -544,6 +548,31 @@ mod tests {
         let junk = vec![b'z'; 2048];
         assert!(find_member(&mut junk.as_slice(), "prerm").is_err());
         assert_eq!(find_member(&mut &b""[..], "prerm").unwrap(), None);
+    }
+
+    /// A header claiming an entry of nearly 2^64 bytes (GNU base-256 size) must be an error:
+    /// rounding it up to whole blocks overflowed (a panic in debug builds, and in release a
+    /// wrapped skip of 0 bytes that read the entry's data as the next header).
+    #[test]
+    fn refuses_an_entry_size_that_overflows_the_block_rounding() {
+        let mut h = [0u8; BLOCK];
+        h[..7].copy_from_slice(b"md5sums");
+        h[100..107].copy_from_slice(b"0000644");
+        h[124] = 0x80;
+        for b in &mut h[128..136] {
+            *b = 0xff;
+        }
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let mut t = h.to_vec();
+        t.extend_from_slice(&[0u8; 4 * BLOCK]);
+        let err = find_member(&mut t.as_slice(), "prerm")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("size"), "{err}");
     }
 
     #[test]

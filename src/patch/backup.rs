@@ -200,13 +200,19 @@ pub fn list(root: &Root) -> (Vec<BackupInfo>, Vec<String>) {
             return (out, problems);
         }
     };
+    // A record says which file `--revert` overwrites and with what: only records nobody but
+    // root could have written are believed.
+    if let Err(e) = fsutil::check_private_dir(&dir) {
+        problems.push(format!("{e:#}; its backups are not read"));
+        return (out, problems);
+    }
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
     for path in paths {
-        match load_one(&path) {
+        match load_one(root, &path) {
             Ok(info) => out.push(info),
             Err(e) => problems.push(format!("{e:#}")),
         }
@@ -214,7 +220,7 @@ pub fn list(root: &Root) -> (Vec<BackupInfo>, Vec<String>) {
     (out, problems)
 }
 
-fn load_one(path: &Path) -> Result<BackupInfo> {
+fn load_one(root: &Root, path: &Path) -> Result<BackupInfo> {
     let text = fsutil::read_text_nofollow(path)?;
     let record: BackupRecord = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a backup record", path.display()))?;
@@ -241,6 +247,12 @@ fn load_one(path: &Path) -> Result<BackupInfo> {
             path.display()
         );
     }
+    check_original_path(root, &record).with_context(|| {
+        format!(
+            "{} is not a backup of a maintainer script; ignoring it",
+            path.display()
+        )
+    })?;
     let original_copy = path.with_extension("orig");
     let state = state_of(&record);
     Ok(BackupInfo {
@@ -249,6 +261,33 @@ fn load_one(path: &Path) -> Result<BackupInfo> {
         original_copy,
         state,
     })
+}
+
+/// `patch` only ever backs up `<admindir>/info/<package>[:<arch>].<script>`; `--revert` writes
+/// to `original_path`, so a record naming any other file is refused.
+fn check_original_path(root: &Root, record: &BackupRecord) -> Result<()> {
+    let info = root.admindir().join("info");
+    let path = &record.original_path;
+    let names_the_script = path.parent() == Some(info.as_path())
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(record.script.as_str()))
+            .and_then(|n| n.strip_suffix('.'))
+            .is_some_and(|stem| match stem.split_once(':') {
+                Some((pkg, arch)) => pkg == record.package && crate::dpkg::status::is_arch(arch),
+                None => stem == record.package,
+            });
+    if !names_the_script {
+        bail!(
+            "its original_path {} is not {}'s {} in {}",
+            path.display(),
+            record.package,
+            record.script,
+            info.display()
+        );
+    }
+    Ok(())
 }
 
 fn state_of(record: &BackupRecord) -> BackupState {
@@ -324,7 +363,9 @@ mod tests {
     fn store_list_state_and_remove() {
         let d = tempfile::tempdir().unwrap();
         let root = Root::new(d.path());
-        let script = d.path().join("containerd.prerm");
+        let info = root.admindir().join("info");
+        std::fs::create_dir_all(&info).unwrap();
+        let script = info.join("containerd.prerm");
         std::fs::write(&script, "patched").unwrap();
         let rec = record(&root, &script, b"orig", b"patched");
         store(&root, &rec, b"orig").unwrap();
@@ -348,6 +389,35 @@ mod tests {
         assert_eq!(b.state, BackupState::Stale("replaced".into()));
         remove(&b).unwrap();
         assert_eq!(std::fs::read_dir(dir(&root)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn original_path_must_be_the_packages_script_in_the_info_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(d.path());
+        let info = root.admindir().join("info");
+        let rec = |path: PathBuf| BackupRecord {
+            original_path: path,
+            ..record(&root, Path::new("/"), b"o", b"p")
+        };
+        for ok in ["containerd.prerm", "containerd:amd64.prerm"] {
+            assert!(
+                check_original_path(&root, &rec(info.join(ok))).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            d.path().join("etc/passwd"),
+            info.join("runc.prerm"),
+            info.join("containerd.postinst"),
+            info.join("containerd:../x.prerm"),
+            info.join("sub/containerd.prerm"),
+            info.join("containerdprerm"),
+            PathBuf::from("/var/lib/dpkg/info/containerd.prerm"),
+        ] {
+            let e = check_original_path(&root, &rec(bad.clone()));
+            assert!(e.is_err(), "{}", bad.display());
+        }
     }
 
     #[test]
