@@ -412,3 +412,313 @@ fn docker_io_upgrade_guard_on_never_stops_docker() {
     let status = std::fs::read_to_string(a.t.path().join("var/lib/dpkg/status")).unwrap();
     assert!(status.contains(&format!("Version: {D2}")), "{status}");
 }
+
+// ---- unattended-upgrades' minimal steps: one apt operation (pkgs → dpkg → post) per step ----
+
+const C3: &str = "1.3.3-0ubuntu2.2";
+
+impl AptRoot {
+    /// Also installs the shipped dpkg hooks (hooks/dpkg.cfg) as apt's dpkg would read them:
+    /// they run around every dpkg call apt makes, and must return at once inside apt.
+    fn with_dpkg_hooks(self) -> AptRoot {
+        let wrapper = self.t.path().join("fakebin/docker-upgrade-guard");
+        let shipped = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/dpkg.cfg"),
+        )
+        .unwrap()
+        .replace("/usr/sbin/docker-upgrade-guard", wrapper.to_str().unwrap());
+        let mut conf = std::fs::read_to_string(&self.config).unwrap();
+        for line in shipped.lines().filter(|l| !l.starts_with('#')) {
+            let (key, value) = line.split_once('=').unwrap();
+            conf.push_str(&format!(
+                "DPkg::Options:: \"--{key}={}\";\n",
+                value.replace('\\', "\\\\").replace('"', "\\\"")
+            ));
+        }
+        std::fs::write(&self.config, conf).unwrap();
+        self
+    }
+
+    /// One step: clears the stand-in's log, runs apt, returns (apt's output, the stand-in's log).
+    fn step(&self, pins: &[(&str, &str)]) -> (String, String) {
+        self.t.clear_calls();
+        let out = self.install(pins);
+        (out, self.t.calls())
+    }
+
+    fn record(&self) -> PathBuf {
+        self.t.path().join("run/docker-upgrade-guard/txn.json")
+    }
+}
+
+fn count(calls: &str, verb_: &str, unit: &str) -> usize {
+    calls
+        .lines()
+        .filter(|l| verb(l) == verb_ && l.split_whitespace().any(|w| w == unit))
+        .count()
+}
+
+fn hello(v: &str) -> Deb {
+    Deb::new("hello", v).file("/usr/share/doc/hello/README", v)
+}
+
+/// Three steps with the guard off, with apt's AND dpkg's hooks in place: each outage is undone
+/// in its own step, named after its own package, exactly once; a step without a watched
+/// package costs no systemctl call at all.
+#[test]
+fn minimal_steps_each_outage_undone_once_in_its_own_step() {
+    let a = AptRoot::new(
+        &[
+            containerd(C1),
+            containerd(C2),
+            docker(D1),
+            docker(D2),
+            hello("1"),
+            hello("2"),
+        ],
+        "jit_patch = false\n",
+    )
+    .with_dpkg_hooks();
+    a.installed_v1();
+    a.install(&[("hello", "1")]);
+
+    let (out, calls) = a.step(&[("containerd", C2)]);
+    let lines = AptRoot::tool_lines(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].contains(&format!("stopped by the upgrade of containerd {C1} → {C2}")),
+        "{out}"
+    );
+    assert_eq!(count(&calls, "start", "docker.service"), 1, "{calls}");
+    assert!(!a.record().exists(), "closed after the step");
+
+    let (out, calls) = a.step(&[("docker.io", D2)]);
+    let lines = AptRoot::tool_lines(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].contains(&format!("stopped by the upgrade of docker.io {D1} → {D2}")),
+        "{out}"
+    );
+    assert!(
+        !lines[0].contains("containerd"),
+        "step 1 is not told again: {out}"
+    );
+    assert_eq!(count(&calls, "start", "docker.service"), 1, "{calls}");
+    assert_eq!(count(&calls, "start", "containerd.service"), 0, "{calls}");
+
+    let (out, calls) = a.step(&[("hello", "2")]);
+    assert!(AptRoot::tool_lines(&out).is_empty(), "{out}");
+    assert_eq!(
+        calls, "",
+        "a step without a watched package asks systemd nothing"
+    );
+    assert!(a.t.is_active("docker.service") && a.t.is_active("docker.socket"));
+}
+
+/// The guard on, several steps: containerd is restarted once, in the step that upgraded it;
+/// the docker.io step after it restarts nothing (its dpkg.log part has no containerd change).
+#[test]
+fn minimal_steps_containerd_restarted_once() {
+    let a = AptRoot::new(
+        &[containerd(C1), containerd(C2), docker(D1), docker(D2)],
+        "",
+    )
+    .with_dpkg_hooks();
+    a.installed_v1();
+    let (out, calls) = a.step(&[("containerd", C2)]);
+    assert_eq!(
+        count(&calls, "restart", "containerd.service"),
+        1,
+        "{calls}\n{out}"
+    );
+    let docker_pid = a.main_pid("docker.service");
+    let containerd_pid = a.main_pid("containerd.service");
+    let (out, calls) = a.step(&[("docker.io", D2)]);
+    assert!(
+        !calls
+            .lines()
+            .any(|l| matches!(verb(l), "stop" | "restart" | "start")),
+        "{calls}\n{out}"
+    );
+    assert!(!out.contains("old binary"), "{out}");
+    assert_eq!(a.main_pid("docker.service"), docker_pid);
+    assert_eq!(a.main_pid("containerd.service"), containerd_pid);
+}
+
+/// docker.service fails to start after step 1's outage. Step 2 (docker.io's own upgrade) and
+/// step 3 (containerd again) must not try it again: their "before" says it was not running.
+/// What step 2's prerm did stop (the socket, which step 1 did bring back) is started again.
+#[test]
+fn minimal_steps_failed_start_is_not_retried() {
+    let a = AptRoot::new(
+        &[
+            containerd(C1),
+            containerd(C2),
+            containerd(C3),
+            docker(D1),
+            docker(D2),
+        ],
+        "jit_patch = false\n",
+    );
+    a.installed_v1();
+    let mut st = a.t.state();
+    st["fail_start"] = serde_json::json!(["docker.service"]);
+    a.t.set_state(&st);
+
+    let (out, calls) = a.step(&[("containerd", C2)]);
+    assert!(out.contains("starting docker.service failed"), "{out}");
+    assert_eq!(count(&calls, "start", "docker.service"), 1, "{calls}");
+
+    let (out, calls) = a.step(&[("docker.io", D2)]);
+    assert_eq!(
+        count(&calls, "start", "docker.service"),
+        0,
+        "{calls}\n{out}"
+    );
+    assert_eq!(count(&calls, "start", "docker.socket"), 1, "{calls}\n{out}");
+    assert!(!out.contains("docker.service failed"), "{out}");
+
+    let (out, calls) = a.step(&[("containerd", C3)]);
+    assert_eq!(
+        count(&calls, "start", "docker.service"),
+        0,
+        "{calls}\n{out}"
+    );
+    assert!(!a.t.is_active("docker.service"));
+}
+
+/// When a step's post stage did not run (another tool's Post-Invoke line failed first, and apt
+/// skips the hooks after a failing one), the next step's snapshot must not overwrite the
+/// "before": docker was running before step 1, so the next post stage starts it.
+#[test]
+fn before_survives_a_step_whose_post_stage_did_not_run() {
+    let a = AptRoot::new(
+        &[containerd(C1), containerd(C2), docker(D1), docker(D2)],
+        "jit_patch = false\n",
+    );
+    a.installed_v1();
+    // Step 1 with a Post-Invoke that fails before ours.
+    let conf =
+        a.t.path()
+            .join("etc/apt/apt.conf.d/99zz-docker-upgrade-guard");
+    let ours = std::fs::read_to_string(&conf).unwrap();
+    let failing = a.t.path().join("etc/apt/apt.conf.d/99yy-other-tool");
+    std::fs::write(&failing, "DPkg::Post-Invoke { \"false\"; };\n").unwrap();
+    let o = a.apt(&["install", &format!("containerd={C2}")]);
+    assert!(!o.status.success(), "apt reports the other tool's failure");
+    assert!(!a.t.is_active("docker.service"), "the outage happened");
+    assert!(a.record().exists(), "the record stays open");
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("docker-upgrade-guard: docker"));
+    std::fs::remove_file(&failing).unwrap();
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), ours);
+
+    // Step 2 sees docker stopped; the record keeps step 1's "before".
+    let (out, calls) = a.step(&[("docker.io", D2)]);
+    assert!(
+        out.contains("docker.socket, docker.service were stopped by the upgrade of containerd"),
+        "the first change explains it: {out}"
+    );
+    assert!(out.contains("BindsTo=containerd.service"), "{out}");
+    assert!(
+        !out.contains("docker.io's prerm"),
+        "docker was already down then: {out}"
+    );
+    assert_eq!(
+        count(&calls, "start", "docker.service"),
+        1,
+        "{calls}\n{out}"
+    );
+    assert!(a.t.is_active("docker.service"));
+    assert!(!a.record().exists());
+}
+
+/// A record left open (its post stage never ran) from another boot, older than
+/// max_snapshot_age_secs, or from the future, says docker was running; docker has been down
+/// since. Neither a lone post stage nor the next operation may act on it: the next operation
+/// uses its own "before" (docker stopped) and leaves docker alone.
+#[test]
+fn stale_records_are_ignored() {
+    type Stale = fn(&mut serde_json::Value, u64);
+    let cases: &[(&str, Stale, &str)] = &[
+        (
+            "another boot",
+            |r, _| r["boot_id"] = "00000000-0000-0000-0000-000000000000".into(),
+            "it was made before the last reboot",
+        ),
+        (
+            "too old",
+            |r, now| {
+                r["created"] = (now - 4000).into();
+                r["updated"] = (now - 4000).into();
+            },
+            "older than max_snapshot_age_secs = 3600",
+        ),
+        (
+            "from the future",
+            |r, now| r["updated"] = (now + 4000).into(),
+            "its time is in the future",
+        ),
+    ];
+    for (name, make_stale, why) in cases {
+        let a = AptRoot::new(
+            &[containerd(C1), containerd(C2), docker(D1)],
+            "jit_patch = false\n",
+        );
+        a.installed_v1();
+        // Leave a record open (a step whose post never ran), then make it stale.
+        let failing = a.t.path().join("etc/apt/apt.conf.d/99yy-other-tool");
+        std::fs::write(&failing, "DPkg::Post-Invoke { \"false\"; };\n").unwrap();
+        assert!(!a
+            .apt(&["install", "--reinstall", &format!("containerd={C1}")])
+            .status
+            .success());
+        std::fs::remove_file(&failing).unwrap();
+        let mut rec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(a.record()).unwrap()).unwrap();
+        let docker = rec["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["unit"] == "docker.service")
+            .unwrap()
+            .clone();
+        assert_eq!(docker["active_state"], "active", "{rec}");
+        assert!(!a.t.is_active("docker.service"), "the reinstall stopped it");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        make_stale(&mut rec, now);
+        let stale = serde_json::to_vec(&rec).unwrap();
+
+        // The post stage alone: the record is set aside, nothing started.
+        std::fs::write(a.record(), &stale).unwrap();
+        a.t.clear_calls();
+        let out = ok(&a.t.tool(&["hook", "apt-post"]));
+        assert!(out.contains("ignoring the record"), "{name}: {out}");
+        assert!(out.contains(why), "{name}: {out}");
+        assert_eq!(count(&a.t.calls(), "start", "docker.service"), 0, "{name}");
+        assert!(!a.record().exists(), "{name}");
+        assert!(a.record().with_extension("json.bad").exists(), "{name}");
+
+        // A new operation: its own "before" (docker stopped) replaces the stale one.
+        std::fs::write(a.record(), &stale).unwrap();
+        let (out, calls) = a.step(&[("containerd", C2)]);
+        assert!(
+            out.contains("replacing the previous record: ") && out.contains(why),
+            "{name}: {out}"
+        );
+        assert_eq!(
+            count(&calls, "start", "docker.service"),
+            0,
+            "{name}: {calls}\n{out}"
+        );
+        assert_eq!(
+            count(&calls, "start", "docker.socket"),
+            0,
+            "{name}: {calls}\n{out}"
+        );
+        assert!(!a.t.is_active("docker.service"), "{name}");
+        assert!(!a.record().exists(), "{name}");
+    }
+}

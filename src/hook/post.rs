@@ -41,9 +41,11 @@ pub fn run(env: &Env) -> Result<()> {
     let outcome = act_on(env, &sm, rec);
     match outcome {
         Ok(rec) => {
-            // Close: keep what happened (failed starts) in last.json.
-            state::write(&env.root, &rec)?;
-            state::close(&env.root)
+            // Close: keep what happened (failed starts) in last.json. Close even when that
+            // write fails: an open record would be acted on again by the next post stage.
+            let written = state::write(&env.root, &rec);
+            let closed = state::close(&env.root);
+            written.and(closed)
         }
         Err(e) => {
             let _ = state::close(&env.root);
