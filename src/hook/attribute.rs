@@ -118,12 +118,15 @@ fn site_text(h: &HarmfulSite) -> String {
 
 /// Attributes the stop of `unit`. `units` are the loaded unit files (for dependencies);
 /// `propagate` answers "which units stop when X is stopped" (crate::units::stop_propagation).
+/// `kept_running` says which units certainly did not stop (the same main PID before and now):
+/// a stop cannot have propagated from them, whatever a script or a dependency would suggest.
 pub fn attribute(
     unit: &str,
     harmful: &[HarmfulSite],
     changes: &[Change],
     units: &[Unit],
     propagate: &dyn Fn(&[Unit], &str) -> Vec<crate::units::Propagated>,
+    kept_running: &dyn Fn(&str) -> bool,
 ) -> Cause {
     // dpkg runs the old scripts in the order it unpacks (the order of `changes`): the first
     // change whose script explains the stop is the cause; a later package's script found the
@@ -144,7 +147,7 @@ pub fn attribute(
             }
             // 2. A script of this package stops a unit this one depends on.
             for h in &sites {
-                for stopped in &h.units {
+                for stopped in h.units.iter().filter(|u| !kept_running(u)) {
                     if let Some(p) = propagate(units, stopped)
                         .into_iter()
                         .find(|p| p.unit == unit)
@@ -163,20 +166,20 @@ pub fn attribute(
     // 3. No recorded line (script unreadable, new preinst, ...): a changed package ships a unit
     //    whose stop propagates to this one.
     for c in changes {
-        for shipped in crate::watch::DEFAULT_UNITS
+        let shipped: Vec<&str> = crate::watch::DEFAULT_UNITS
             .iter()
+            .copied()
             .filter(|u| crate::watch::packages_shipping(u).contains(&c.package.as_str()))
-        {
-            if *shipped == unit {
-                return Cause {
-                    change: Some(c.clone()),
-                    mechanisms: vec![format!("{unit} belongs to {}", c.package)],
-                };
-            }
-            if let Some(p) = propagate(units, shipped)
-                .into_iter()
-                .find(|p| p.unit == unit)
-            {
+            .collect();
+        // The unit's own package before a sibling unit's propagation.
+        if shipped.contains(&unit) {
+            return Cause {
+                change: Some(c.clone()),
+                mechanisms: vec![format!("{unit} belongs to {}", c.package)],
+            };
+        }
+        for s in shipped.into_iter().filter(|s| !kept_running(s)) {
+            if let Some(p) = propagate(units, s).into_iter().find(|p| p.unit == unit) {
                 return Cause {
                     change: Some(c.clone()),
                     mechanisms: chain_text(&p),
@@ -256,14 +259,21 @@ mod tests {
             removed: false,
         }];
         let none = |_: &[Unit], _: &str| Vec::new();
-        let cause = attribute("docker.socket", std::slice::from_ref(&h), &c, &[], &none);
+        let cause = attribute(
+            "docker.socket",
+            std::slice::from_ref(&h),
+            &c,
+            &[],
+            &none,
+            &|_| false,
+        );
         assert_eq!(cause.change, Some(c[0].clone()));
         assert_eq!(
             cause.mechanisms,
             vec!["docker.io's prerm line 5 stops docker.service docker.socket"]
         );
         // The package did not change: the line does not explain anything.
-        let cause = attribute("docker.socket", &[h], &[], &[], &none);
+        let cause = attribute("docker.socket", &[h], &[], &[], &none, &|_| false);
         assert_eq!(cause.change, None);
         assert!(cause.mechanisms[0].contains("unknown"));
     }
@@ -358,7 +368,9 @@ mod tests {
         ];
         for (name, harmful, order, want_pkg, want_text) in rows {
             let changes: Vec<Change> = order.iter().map(|p| change(p)).collect();
-            let cause = attribute("docker.service", &harmful, &changes, &[], &bindsto);
+            let cause = attribute("docker.service", &harmful, &changes, &[], &bindsto, &|_| {
+                false
+            });
             assert_eq!(
                 cause.change.as_ref().map(|c| c.package.as_str()),
                 Some(want_pkg),
@@ -369,5 +381,22 @@ mod tests {
                 "row: {name}: {cause:?}"
             );
         }
+    }
+
+    /// containerd's line was patched and containerd kept its PID: docker.service cannot have
+    /// stopped through BindsTo=; docker.io (whose script could not be analysed) is named.
+    #[test]
+    fn no_propagation_from_a_unit_that_kept_running() {
+        let harmful = vec![site("containerd", "containerd.service", true)];
+        let changes = vec![change("containerd"), change("docker.io")];
+        let kept = |u: &str| u == "containerd.service";
+        let cause = attribute("docker.service", &harmful, &changes, &[], &bindsto, &kept);
+        assert_eq!(cause.change, Some(change("docker.io")), "{cause:?}");
+        assert_eq!(cause.mechanisms, ["docker.service belongs to docker.io"]);
+        // Without that knowledge the dependency is the best explanation.
+        let cause = attribute("docker.service", &harmful, &changes, &[], &bindsto, &|_| {
+            false
+        });
+        assert_eq!(cause.change, Some(change("containerd")), "{cause:?}");
     }
 }
