@@ -299,7 +299,14 @@ mod tests {
     #[test]
     fn was_patched_matches_package_and_script_exactly() {
         use ScriptKind::*;
-        let rows: &[(&str, (&str, &str), &[(&str, ScriptKind, bool)], bool)] = &[
+        // (row, the harmful site's package and script, what the guard did, patched?)
+        type Row<'a> = (
+            &'a str,
+            (&'a str, &'a str),
+            &'a [(&'a str, ScriptKind, bool)],
+            bool,
+        );
+        let rows: &[Row] = &[
             (
                 "same package, same script",
                 ("containerd", "prerm"),
