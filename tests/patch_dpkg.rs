@@ -377,13 +377,18 @@ fn jit_guard_patches_inside_apt_while_apt_holds_the_frontend_lock() {
     drop(apt.stdin.take());
     apt.wait().unwrap();
     assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (lines[0].package.as_str(), lines[0].kind, lines[0].patched),
+        ("containerd", ScriptKind::Prerm, true),
+        "{lines:?}"
+    );
     assert!(
-        lines[0].starts_with(&format!(
+        lines[0].line.starts_with(&format!(
             "patched containerd {CONTAINERD_V1} prerm: the upgrade will not stop containerd.service"
         )),
         "{lines:?}"
     );
-    assert!(lines[0].contains("backup: "), "{lines:?}");
+    assert!(lines[0].line.contains("backup: "), "{lines:?}");
     s.upgrade();
     assert!(!s.t.calls().contains("stop"), "{}", s.t.calls());
     // Nothing to do for a package that is not watched, or is already patched.

@@ -118,57 +118,68 @@ fn site_text(h: &HarmfulSite) -> String {
 
 /// Attributes the stop of `unit`. `units` are the loaded unit files (for dependencies);
 /// `propagate` answers "which units stop when X is stopped" (crate::units::stop_propagation).
+/// `kept_running` says which units certainly did not stop (the same main PID before and now):
+/// a stop cannot have propagated from them, whatever a script or a dependency would suggest.
 pub fn attribute(
     unit: &str,
     harmful: &[HarmfulSite],
     changes: &[Change],
     units: &[Unit],
     propagate: &dyn Fn(&[Unit], &str) -> Vec<crate::units::Propagated>,
+    kept_running: &dyn Fn(&str) -> bool,
 ) -> Cause {
-    let change_of = |pkg: &str| changes.iter().find(|c| c.package == pkg).cloned();
-    // 1. A script of a changed package stops this very unit.
-    if let Some(h) = harmful
-        .iter()
-        .find(|h| h.units.iter().any(|u| u == unit) && change_of(&h.package).is_some())
-    {
-        return Cause {
-            change: change_of(&h.package),
-            mechanisms: vec![site_text(h)],
-        };
-    }
-    // 2. A script of a changed package stops a unit this one depends on.
-    for h in harmful.iter().filter(|h| change_of(&h.package).is_some()) {
-        for stopped in &h.units {
-            if let Some(p) = propagate(units, stopped)
-                .into_iter()
-                .find(|p| p.unit == unit)
-            {
-                let mut m = vec![site_text(h)];
-                m.extend(chain_text(&p));
+    // dpkg runs the old scripts in the order it unpacks (the order of `changes`): the first
+    // change whose script explains the stop is the cause; a later package's script found the
+    // unit already stopped. A line the just-in-time guard patched is a suspect only after
+    // every unpatched one.
+    for patched in [false, true] {
+        for c in changes {
+            let sites: Vec<&HarmfulSite> = harmful
+                .iter()
+                .filter(|h| h.package == c.package && h.patched == patched)
+                .collect();
+            // 1. A script of this package stops this very unit.
+            if let Some(h) = sites.iter().find(|h| h.units.iter().any(|u| u == unit)) {
                 return Cause {
-                    change: change_of(&h.package),
-                    mechanisms: m,
+                    change: Some(c.clone()),
+                    mechanisms: vec![site_text(h)],
                 };
+            }
+            // 2. A script of this package stops a unit this one depends on.
+            for h in &sites {
+                for stopped in h.units.iter().filter(|u| !kept_running(u)) {
+                    if let Some(p) = propagate(units, stopped)
+                        .into_iter()
+                        .find(|p| p.unit == unit)
+                    {
+                        let mut m = vec![site_text(h)];
+                        m.extend(chain_text(&p));
+                        return Cause {
+                            change: Some(c.clone()),
+                            mechanisms: m,
+                        };
+                    }
+                }
             }
         }
     }
     // 3. No recorded line (script unreadable, new preinst, ...): a changed package ships a unit
     //    whose stop propagates to this one.
     for c in changes {
-        for shipped in crate::watch::DEFAULT_UNITS
+        let shipped: Vec<&str> = crate::watch::DEFAULT_UNITS
             .iter()
+            .copied()
             .filter(|u| crate::watch::packages_shipping(u).contains(&c.package.as_str()))
-        {
-            if *shipped == unit {
-                return Cause {
-                    change: Some(c.clone()),
-                    mechanisms: vec![format!("{unit} belongs to {}", c.package)],
-                };
-            }
-            if let Some(p) = propagate(units, shipped)
-                .into_iter()
-                .find(|p| p.unit == unit)
-            {
+            .collect();
+        // The unit's own package before a sibling unit's propagation.
+        if shipped.contains(&unit) {
+            return Cause {
+                change: Some(c.clone()),
+                mechanisms: vec![format!("{unit} belongs to {}", c.package)],
+            };
+        }
+        for s in shipped.into_iter().filter(|s| !kept_running(s)) {
+            if let Some(p) = propagate(units, s).into_iter().find(|p| p.unit == unit) {
                 return Cause {
                     change: Some(c.clone()),
                     mechanisms: chain_text(&p),
@@ -248,15 +259,144 @@ mod tests {
             removed: false,
         }];
         let none = |_: &[Unit], _: &str| Vec::new();
-        let cause = attribute("docker.socket", std::slice::from_ref(&h), &c, &[], &none);
+        let cause = attribute(
+            "docker.socket",
+            std::slice::from_ref(&h),
+            &c,
+            &[],
+            &none,
+            &|_| false,
+        );
         assert_eq!(cause.change, Some(c[0].clone()));
         assert_eq!(
             cause.mechanisms,
             vec!["docker.io's prerm line 5 stops docker.service docker.socket"]
         );
         // The package did not change: the line does not explain anything.
-        let cause = attribute("docker.socket", &[h], &[], &[], &none);
+        let cause = attribute("docker.socket", &[h], &[], &[], &none, &|_| false);
         assert_eq!(cause.change, None);
         assert!(cause.mechanisms[0].contains("unknown"));
+    }
+
+    fn site(pkg: &str, unit: &str, patched: bool) -> HarmfulSite {
+        HarmfulSite {
+            package: pkg.into(),
+            version: Some("1".into()),
+            script: "prerm".into(),
+            units: vec![unit.into()],
+            first_line: 5,
+            last_line: 5,
+            text: format!("deb-systemd-invoke stop '{unit}'"),
+            patched,
+        }
+    }
+
+    fn change(pkg: &str) -> Change {
+        Change {
+            package: pkg.into(),
+            old: Some("1".into()),
+            new: Some("2".into()),
+            removed: false,
+        }
+    }
+
+    /// Stopping containerd.service stops docker.service (BindsTo=).
+    fn bindsto(_: &[Unit], stopped: &str) -> Vec<crate::units::Propagated> {
+        if stopped != "containerd.service" {
+            return Vec::new();
+        }
+        vec![crate::units::Propagated {
+            unit: "docker.service".into(),
+            chain: vec![crate::units::Dep {
+                kind: crate::units::DepKind::BindsTo,
+                target: "containerd.service".into(),
+                evidence: crate::units::Evidence {
+                    file: "/lib/systemd/system/docker.service".into(),
+                    line: 6,
+                    text: "BindsTo=containerd.service".into(),
+                },
+            }],
+        }]
+    }
+
+    /// Several watched packages changed (one apt run, or several unattended-upgrades steps
+    /// folded into one record): the first change, in dpkg's order, whose script explains the
+    /// stop is the cause; a patched line is a suspect only after every unpatched one.
+    #[test]
+    fn the_first_explaining_change_in_dpkg_order_is_the_cause() {
+        let c = site("containerd", "containerd.service", false);
+        let d = site("docker.io", "docker.service", false);
+        let c_patched = site("containerd", "containerd.service", true);
+        let d_patched = site("docker.io", "docker.service", true);
+        type Row<'a> = (&'a str, Vec<HarmfulSite>, Vec<&'a str>, &'a str, &'a str);
+        let rows: Vec<Row> = vec![
+            (
+                "containerd first: BindsTo= explains it before docker.io's own line",
+                vec![d.clone(), c.clone()],
+                vec!["containerd", "docker.io"],
+                "containerd",
+                "BindsTo=containerd.service",
+            ),
+            (
+                "docker.io first: its own line",
+                vec![c.clone(), d.clone()],
+                vec!["docker.io", "containerd"],
+                "docker.io",
+                "docker.io's prerm line 5",
+            ),
+            (
+                "containerd first but patched: docker.io's unpatched line",
+                vec![c_patched.clone(), d.clone()],
+                vec!["containerd", "docker.io"],
+                "docker.io",
+                "docker.io's prerm line 5 stops docker.service",
+            ),
+            (
+                "only patched lines: the first change still",
+                vec![d_patched.clone(), c_patched.clone()],
+                vec!["containerd", "docker.io"],
+                "containerd",
+                "yet the unit stopped",
+            ),
+            (
+                "a line of a package that did not change explains nothing",
+                vec![d.clone(), c.clone()],
+                vec!["containerd"],
+                "containerd",
+                "BindsTo=containerd.service",
+            ),
+        ];
+        for (name, harmful, order, want_pkg, want_text) in rows {
+            let changes: Vec<Change> = order.iter().map(|p| change(p)).collect();
+            let cause = attribute("docker.service", &harmful, &changes, &[], &bindsto, &|_| {
+                false
+            });
+            assert_eq!(
+                cause.change.as_ref().map(|c| c.package.as_str()),
+                Some(want_pkg),
+                "row: {name}: {cause:?}"
+            );
+            assert!(
+                cause.mechanisms.join("; ").contains(want_text),
+                "row: {name}: {cause:?}"
+            );
+        }
+    }
+
+    /// containerd's line was patched and containerd kept its PID: docker.service cannot have
+    /// stopped through BindsTo=; docker.io (whose script could not be analysed) is named.
+    #[test]
+    fn no_propagation_from_a_unit_that_kept_running() {
+        let harmful = vec![site("containerd", "containerd.service", true)];
+        let changes = vec![change("containerd"), change("docker.io")];
+        let kept = |u: &str| u == "containerd.service";
+        let cause = attribute("docker.service", &harmful, &changes, &[], &bindsto, &kept);
+        assert_eq!(cause.change, Some(change("docker.io")), "{cause:?}");
+        assert_eq!(cause.mechanisms, ["docker.service belongs to docker.io"]);
+        // Without that knowledge the dependency is the best explanation.
+        let cause = attribute("docker.service", &harmful, &changes, &[], &bindsto, &|_| {
+            false
+        });
+        assert_eq!(cause.change, Some(change("containerd")), "{cause:?}");
     }
 }

@@ -41,9 +41,11 @@ pub fn run(env: &Env) -> Result<()> {
     let outcome = act_on(env, &sm, rec);
     match outcome {
         Ok(rec) => {
-            // Close: keep what happened (failed starts) in last.json.
-            state::write(&env.root, &rec)?;
-            state::close(&env.root)
+            // Close: keep what happened (failed starts) in last.json. Close even when that
+            // write fails: an open record would be acted on again by the next post stage.
+            let written = state::write(&env.root, &rec);
+            let closed = state::close(&env.root);
+            written.and(closed)
         }
         Err(e) => {
             let _ = state::close(&env.root);
@@ -119,9 +121,14 @@ fn act_on(env: &Env, sm: &dyn ServiceManager, mut rec: Record) -> Result<Record>
         })
         .collect();
     if !notable.is_empty() {
-        report(env, sm, &mut rec, &changes, &decisions, &world);
+        // Restart a containerd that kept running the old binary BEFORE starting docker again:
+        // docker then starts once, on the new containerd, instead of being started and then
+        // restarted with it (a second outage).
+        containerd_after_upgrade(env, sm, &rec, &changes, &now, &world);
+        report(env, sm, &mut rec, &changes, &decisions, &world, &now);
+    } else {
+        containerd_after_upgrade(env, sm, &rec, &changes, &now, &world);
     }
-    containerd_after_upgrade(env, sm, &rec, &changes, &now, &world);
     Ok(rec)
 }
 
@@ -132,6 +139,7 @@ fn report(
     changes: &[Change],
     decisions: &[(String, Decision)],
     _world: &World,
+    now: &[UnitState],
 ) {
     let loaded = load_units(env, rec);
     let propagate = |u: &[crate::units::Unit], s: &str| crate::units::stop_propagation(u, s);
@@ -144,9 +152,10 @@ fn report(
         })
         .map(|(u, _)| u.as_str())
         .collect();
+    let kept = |u: &str| kept_running(rec.unit(u), now.iter().find(|n| n.unit == u));
     let mut groups: Vec<Group> = Vec::new();
     for u in crate::watch::start_order(&stopped) {
-        let cause = attribute::attribute(u, &rec.harmful, changes, &loaded, &propagate);
+        let cause = attribute::attribute(u, &rec.harmful, changes, &loaded, &propagate, &kept);
         match groups.iter_mut().find(|g| g.cause.change == cause.change) {
             Some(g) => {
                 g.units.push(u.to_string());
@@ -279,11 +288,7 @@ fn containerd_after_upgrade(
     let (Some(before), Some(after)) = (rec.unit(unit), now.iter().find(|u| u.unit == unit)) else {
         return;
     };
-    if !(before.is_active()
-        && after.is_active()
-        && before.main_pid != 0
-        && before.main_pid == after.main_pid)
-    {
+    if !kept_running(Some(before), Some(after)) {
         return;
     }
     let blocked = !world.enabled
@@ -342,6 +347,13 @@ fn containerd_after_upgrade(
             message: line,
         },
     );
+}
+
+/// Did this unit certainly run through the operation: active before and now, with the same
+/// (known) main PID?
+fn kept_running(before: Option<&UnitState>, now: Option<&UnitState>) -> bool {
+    matches!((before, now), (Some(b), Some(n))
+        if b.is_active() && n.is_active() && b.main_pid != 0 && b.main_pid == n.main_pid)
 }
 
 fn load_units(env: &Env, rec: &Record) -> Vec<crate::units::Unit> {

@@ -6,6 +6,7 @@ use super::stream::Stream;
 use super::{say, Env};
 use crate::dpkg::info::ScriptKind;
 use crate::dpkg::status::StatusDb;
+use crate::patch::JitOutcome;
 use crate::service::ServiceManager;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ pub fn apt_pkgs(env: &Env, stream: &Stream) -> Result<()> {
     rec.command_line = stream.command_line.clone();
     rec.actions = watched;
     for h in &mut rec.harmful {
-        h.patched = patched.iter().any(|l| l.contains(&h.package));
+        h.patched = was_patched(&patched, h);
     }
     save(env, rec)
 }
@@ -101,27 +102,38 @@ pub fn dpkg_pre(env: &Env) -> Result<()> {
     save(env, rec)
 }
 
-/// Runs the just-in-time guard; returns its lines (one per script patched).
-fn jit(env: &Env, packages: &[String]) -> Vec<String> {
+/// Did the just-in-time guard rewrite the script this harmful line is in? Matched on the
+/// package name and the script kind exactly; a script it refused to touch was not patched.
+pub fn was_patched(outcomes: &[JitOutcome], h: &HarmfulSite) -> bool {
+    outcomes
+        .iter()
+        .any(|o| o.patched && o.package == h.package && o.kind.name() == h.script)
+}
+
+/// Runs the just-in-time guard; returns what it did (one outcome per script it looked at).
+fn jit(env: &Env, packages: &[String]) -> Vec<JitOutcome> {
     let r = std::panic::catch_unwind(|| crate::patch::jit_guard(&env.root, packages))
         .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error")));
     match r {
-        Ok(lines) => {
-            for l in &lines {
-                say(&format!("just-in-time guard: {l}"));
+        Ok(outcomes) => {
+            for o in &outcomes {
+                say(&format!("just-in-time guard: {}", o.line));
             }
-            if !lines.is_empty() {
+            // One event per script, so that the journal says which package each is about,
+            // and a script left unpatched (the outage will happen) stands out as trouble.
+            for o in &outcomes {
                 let ev = crate::events::Event {
                     time: super::post::rfc3339(now_secs()),
-                    kind: "patched".into(),
-                    message: lines.join("; "),
+                    kind: if o.patched { "patched" } else { "error" }.into(),
+                    package: Some(o.package.clone()),
+                    message: format!("just-in-time guard: {}", o.line),
                     ..Default::default()
                 };
                 if let Err(e) = crate::events::record(&env.root, &ev) {
                     say(&format!("cannot record the event: {e:#}"));
                 }
             }
-            lines
+            outcomes
         }
         Err(e) => {
             say(&format!(
@@ -256,4 +268,86 @@ pub fn save(env: &Env, rec: Record) -> Result<()> {
         }
     };
     state::write(&env.root, &rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(package: &str, script: &str) -> HarmfulSite {
+        HarmfulSite {
+            package: package.into(),
+            version: Some("1".into()),
+            script: script.into(),
+            units: vec!["containerd.service".into()],
+            first_line: 5,
+            last_line: 5,
+            text: "deb-systemd-invoke stop 'containerd.service'".into(),
+            patched: false,
+        }
+    }
+
+    fn outcome(package: &str, kind: ScriptKind, patched: bool) -> JitOutcome {
+        JitOutcome {
+            package: package.into(),
+            kind,
+            patched,
+            line: format!("patched {package} {}: ...", kind.name()),
+        }
+    }
+
+    #[test]
+    fn was_patched_matches_package_and_script_exactly() {
+        use ScriptKind::*;
+        // (row, the harmful site's package and script, what the guard did, patched?)
+        type Row<'a> = (
+            &'a str,
+            (&'a str, &'a str),
+            &'a [(&'a str, ScriptKind, bool)],
+            bool,
+        );
+        let rows: &[Row] = &[
+            (
+                "same package, same script",
+                ("containerd", "prerm"),
+                &[("containerd", Prerm, true)],
+                true,
+            ),
+            (
+                "containerd.io patched says nothing about containerd",
+                ("containerd", "prerm"),
+                &[("containerd.io", Prerm, true)],
+                false,
+            ),
+            (
+                "containerd patched says nothing about containerd.io",
+                ("containerd.io", "prerm"),
+                &[("containerd", Prerm, true)],
+                false,
+            ),
+            (
+                "another script of the package",
+                ("containerd", "postrm"),
+                &[("containerd", Prerm, true)],
+                false,
+            ),
+            (
+                "refused (left alone)",
+                ("containerd", "prerm"),
+                &[("containerd", Prerm, false)],
+                false,
+            ),
+            ("nothing done", ("docker.io", "prerm"), &[], false),
+            (
+                "one of several",
+                ("docker.io", "prerm"),
+                &[("containerd", Prerm, true), ("docker.io", Prerm, true)],
+                true,
+            ),
+        ];
+        for (name, (pkg, script), outs, want) in rows {
+            let outs: Vec<JitOutcome> = outs.iter().map(|(p, k, d)| outcome(p, *k, *d)).collect();
+            assert_eq!(was_patched(&outs, &site(pkg, script)), *want, "row: {name}");
+        }
+    }
 }

@@ -94,11 +94,26 @@ pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(u8::from(failed)))
 }
 
+/// What the just-in-time guard did with one script: the caller matches it to its own records
+/// by `package` and `kind` (never by searching the human line for a package name: "containerd"
+/// is part of "containerd.io").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JitOutcome {
+    pub package: String,
+    pub kind: crate::dpkg::info::ScriptKind,
+    /// The script was rewritten: dpkg will run the repaired text. `false`: it was left alone
+    /// (refused, or the write failed), and `line` says why.
+    pub patched: bool,
+    /// One line for the admin ("patched containerd 1.3.3-0ubuntu2 prerm: ...",
+    /// "could not patch docker.io prerm: ...").
+    pub line: String,
+}
+
 /// The just-in-time guard, called from the apt `Pre-Install-Pkgs` stage (apt holds the
 /// frontend lock, dpkg is not running yet): patches the harmful installed prerm/preinst of
-/// each of `packages` that is about to be upgraded. Returns one human line per script patched
+/// each of `packages` that is about to be upgraded. Returns one outcome per script patched
 /// (and one per script it had to leave alone, saying why).
-pub fn jit_guard(root: &crate::root::Root, packages: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn jit_guard(root: &crate::root::Root, packages: &[String]) -> anyhow::Result<Vec<JitOutcome>> {
     let config = crate::config::load(root)?;
     if !config.jit_patch {
         return Ok(Vec::new());
@@ -114,29 +129,41 @@ pub fn jit_guard(root: &crate::root::Root, packages: &[String]) -> anyhow::Resul
     let units: Vec<&str> = config.units.iter().map(String::as_str).collect();
     let _lock = lock::acquire(root.admindir(), true)?;
     let plan = make_plan(root, &wanted, &units, false)?;
-    let mut lines: Vec<String> = plan
+    let mut out: Vec<JitOutcome> = plan
         .refusals
         .iter()
-        .map(|r| {
-            format!(
+        .map(|r| JitOutcome {
+            package: r.package.clone(),
+            kind: r.kind,
+            patched: false,
+            line: format!(
                 "could not patch {} {}: {}",
                 r.package,
                 r.kind.name(),
                 r.reason
-            )
+            ),
         })
         .collect();
     for item in &plan.items {
-        lines.push(match apply::apply_one(root, item) {
-            Ok(a) => format!("patched {}", describe(item, Some(&a.backup))),
-            Err(e) => format!(
-                "could not patch {} {}: {e:#}",
-                item.package,
-                item.kind.name()
+        let (patched, line) = match apply::apply_one(root, item) {
+            Ok(a) => (true, format!("patched {}", describe(item, Some(&a.backup)))),
+            Err(e) => (
+                false,
+                format!(
+                    "could not patch {} {}: {e:#}",
+                    item.package,
+                    item.kind.name()
+                ),
             ),
+        };
+        out.push(JitOutcome {
+            package: item.package.clone(),
+            kind: item.kind,
+            patched,
+            line,
         });
     }
-    Ok(lines)
+    Ok(out)
 }
 
 /// `explicit`: the admin named the packages, so say which of them are not installed.
