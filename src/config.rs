@@ -50,7 +50,7 @@ impl Default for Config {
             start_timeout_secs: 20,
             ping_timeout_secs: 20,
             hook_budget_secs: 60,
-            max_snapshot_age_secs: 3600,
+            max_snapshot_age_secs: 6 * 3600,
             jit_patch: true,
             containerd_after_upgrade: ContainerdAfterUpgrade::Restart,
         }

@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
             attention = true;
             println!(
                 "open transaction: since {} by {} ({}); the next post stage acts on it",
-                crate::hook::post::rfc3339(r.created),
+                crate::events::rfc3339(r.created),
                 r.stage,
                 state::record_path(root).display()
             );
@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
         };
         println!(
             "last transaction: {} by {}{failed}",
-            crate::hook::post::rfc3339(r.updated),
+            crate::events::rfc3339(r.updated),
             r.stage
         );
     }

@@ -128,6 +128,33 @@ fn containerd_upgrade_with_bindsto_brings_docker_back_via_dpkg_hooks() {
 }
 
 #[test]
+fn a_containerd_nobody_starts_again_is_started_first_and_must_answer() {
+    // The new postinst does not start containerd at all: the tool starts containerd, then the
+    // socket and the daemon, and checks that both containerd's socket and docker answer.
+    let (t, debs) = focal();
+    let c2 = Deb::new("containerd", C2)
+        .script("prerm", shapes::CONTAINERD_PRERM_ALWAYS_STOP)
+        .file(
+            "/lib/systemd/system/containerd.service",
+            shapes::CONTAINERD_SERVICE,
+        )
+        .build(&debs);
+    let out = ok(&t.dpkg(&["-i", c2.to_str().unwrap()], true));
+    assert_eq!(
+        started(&t),
+        ["containerd.service", "docker.socket", "docker.service"],
+        "{out}\n{}",
+        t.calls()
+    );
+    assert!(
+        out.contains("containerd.service, docker.socket, docker.service were stopped"),
+        "{out}"
+    );
+    assert!(out.contains("containerd answered in"), "{out}");
+    assert!(out.contains("docker answered in"), "{out}");
+}
+
+#[test]
 fn docker_io_prerm_stop_is_named_and_undone() {
     let (t, debs) = focal();
     let d2 = docker("19.03.8-0ubuntu2", shapes::DOCKER_PRERM_REMOVE_ONLY).build(&debs);

@@ -2,43 +2,12 @@
 
 use super::Env;
 use crate::service::ServiceManager;
-use anyhow::{bail, Context, Result};
-use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 pub const DOCKER_SOCK: &str = "/run/docker.sock";
+pub const CONTAINERD_SOCK: &str = "/run/containerd/containerd.sock";
 const POLICY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Runs `program args` (no shell, clean environment, no stdin), killed after `timeout`.
-pub fn run_bounded(program: &Path, args: &[&str], timeout: Duration) -> Result<ExitStatus> {
-    let mut child = Command::new(program)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot run {}", program.display()))?;
-    let end = Instant::now() + timeout;
-    loop {
-        if let Some(st) = child.try_wait()? {
-            return Ok(st);
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "{} did not answer within {} s",
-                program.display(),
-                timeout.as_secs()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// `policy-rc.d UNIT ACTION` (as deb-systemd-invoke asks it): exit 101 means forbidden.
 /// No policy-rc.d, or one that fails otherwise, allows (like invoke-rc.d).
@@ -49,8 +18,15 @@ pub fn policy_forbids(env: &Env, unit: &str, action: &str) -> bool {
         Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
         _ => return false,
     }
-    match run_bounded(&p, &[unit, action], env.bound(POLICY_TIMEOUT)) {
-        Ok(st) => st.code() == Some(101),
+    // The same bounded runner as systemctl's: own process group (what it starts dies with it
+    // at the deadline), clean environment, cwd /.
+    match crate::service::run_bounded(
+        &p,
+        &[unit, action],
+        env.bound(POLICY_TIMEOUT),
+        "policy-rc.d",
+    ) {
+        Ok(out) => out.status.code() == Some(101),
         Err(e) => {
             super::say(&format!("{e:#}; taking it as \"allowed\""));
             false
@@ -81,6 +57,13 @@ pub fn docker_answers(env: &Env) -> Result<Duration, String> {
     crate::health::wait_docker(&env.root.path(DOCKER_SOCK), t).map_err(|e| format!("{e:#}"))
 }
 
+/// Waits until containerd's gRPC socket accepts a connection (a connect is enough: containerd is
+/// not socket-activated, so connecting starts nothing); the time it took, or why not.
+pub fn containerd_answers(env: &Env) -> Result<Duration, String> {
+    let t = env.bound(Duration::from_secs(env.config.ping_timeout_secs));
+    crate::health::wait_socket(&env.root.path(CONTAINERD_SOCK), t).map_err(|e| format!("{e:#}"))
+}
+
 /// Is our `/` the `/` of PID 1 (not a chroot)? When `/proc/1/root` cannot be read (no /proc,
 /// a restricted container) this says yes: the other guard, `<root>/run/systemd/system`, is
 /// missing in a chroot, and systemctl in a chroot does not act anyway; wrongly saying "chroot"
@@ -90,28 +73,5 @@ pub fn same_root_as_pid1() -> bool {
     match (std::fs::metadata("/proc/1/root"), std::fs::metadata("/")) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => true,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bounded_runs_and_kills() {
-        let st = run_bounded(
-            Path::new("/bin/sh"),
-            &["-c", "exit 101"],
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        assert_eq!(st.code(), Some(101));
-        let t = Instant::now();
-        let e = run_bounded(Path::new("/bin/sleep"), &["10"], Duration::from_millis(200))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("did not answer"), "{e}");
-        assert!(t.elapsed() < Duration::from_secs(5));
-        assert!(run_bounded(Path::new("/nonexistent"), &[], Duration::from_secs(1)).is_err());
     }
 }

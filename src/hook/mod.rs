@@ -87,10 +87,13 @@ fn env_set(name: &str) -> bool {
 /// The root and admindir of this run: `--root`/`--admindir` if given, else (under dpkg)
 /// `DPKG_ROOT` / `DPKG_ADMINDIR`.
 fn effective_root(ctx: &Ctx) -> Root {
-    let args: Vec<String> = std::env::args().collect();
+    // args_os: a non-UTF-8 argument (a --root path) must not panic here.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let given = |opt: &str| {
-        args.iter()
-            .any(|a| a == opt || a.starts_with(&format!("{opt}=")))
+        args.iter().any(|a| {
+            let a = a.as_encoded_bytes();
+            a == opt.as_bytes() || a.starts_with(format!("{opt}=").as_bytes())
+        })
     };
     let mut root = ctx.root.clone();
     if !given("--root") {

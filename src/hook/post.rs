@@ -215,6 +215,17 @@ fn report(
                     outcome.push(format!("started {}", ok.join(", ")));
                 }
             }
+            if results
+                .iter()
+                .any(|(u, r)| u == "containerd.service" && r.is_ok())
+            {
+                match act::containerd_answers(env) {
+                    Ok(t) => {
+                        outcome.push(format!("containerd answered in {:.1} s", t.as_secs_f64()))
+                    }
+                    Err(e) => outcome.push(format!("containerd does not answer: {e}")),
+                }
+            }
             // Only after starting the daemon itself: a request on the socket alone would
             // socket-activate a docker.service we chose to leave stopped.
             if results
@@ -252,7 +263,7 @@ fn report(
         record_event(
             env,
             Event {
-                time: rfc3339(now_secs()),
+                time: crate::events::rfc3339(now_secs()),
                 kind: kind.into(),
                 unit: Some(g.units.join(",")),
                 package: g.cause.change.as_ref().map(|c| c.package.clone()),
@@ -336,7 +347,7 @@ fn containerd_after_upgrade(
     record_event(
         env,
         Event {
-            time: rfc3339(now_secs()),
+            time: crate::events::rfc3339(now_secs()),
             kind: "restarted".into(),
             unit: Some(unit.into()),
             package: Some(change.package.clone()),
@@ -374,38 +385,5 @@ fn load_units(env: &Env, rec: &Record) -> Vec<crate::units::Unit> {
 fn record_event(env: &Env, ev: Event) {
     if let Err(e) = crate::events::record(&env.root, &ev) {
         say(&format!("cannot record the event: {e:#}"));
-    }
-}
-
-/// Seconds since the epoch as RFC 3339 UTC (`2024-05-01T03:04:05Z`), without a date crate.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(super::rfc3339(1_714_532_645), "2024-05-01T03:04:05Z");
     }
 }

@@ -123,7 +123,7 @@ fn jit(env: &Env, packages: &[String]) -> Vec<JitOutcome> {
             // and a script left unpatched (the outage will happen) stands out as trouble.
             for o in &outcomes {
                 let ev = crate::events::Event {
-                    time: super::post::rfc3339(now_secs()),
+                    time: crate::events::rfc3339(now_secs()),
                     kind: if o.patched { "patched" } else { "error" }.into(),
                     package: Some(o.package.clone()),
                     message: format!("just-in-time guard: {}", o.line),

@@ -107,6 +107,7 @@ impl TestRoot {
             "etc",
             "tmp",
             "run/systemd/system",
+            "run/containerd",
             "fakebin",
         ] {
             std::fs::create_dir_all(r.join(d)).unwrap();
@@ -146,11 +147,13 @@ impl TestRoot {
         .unwrap();
     }
 
-    /// Sets the stand-in's units; docker's `/_ping` is served on `<root>/run/docker.sock`.
+    /// Sets the stand-in's units; docker's `/_ping` is served on `<root>/run/docker.sock` and
+    /// containerd's socket accepts on `<root>/run/containerd/containerd.sock` while they run.
     pub fn set_units(&self, units: &serde_json::Value) {
         self.set_state(&serde_json::json!({
             "units": units,
             "docker_sock": self.path().join("run/docker.sock"),
+            "containerd_sock": self.path().join("run/containerd/containerd.sock"),
         }));
     }
 
