@@ -32,3 +32,13 @@ pub mod service;
 pub mod status;
 pub mod units;
 pub mod watch;
+
+/// How many cases each proptest fuzzer runs: `DUG_FUZZ_CASES`, else 2000 (a few seconds in CI;
+/// set it high for a long fuzzing session).
+#[cfg(test)]
+pub(crate) fn fuzz_cases() -> u32 {
+    std::env::var("DUG_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}

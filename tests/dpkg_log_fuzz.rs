@@ -110,8 +110,16 @@ fn event() -> impl Strategy<Value = LogEvent> {
     ]
 }
 
+/// `DUG_FUZZ_CASES` (the same knob as the library's fuzzers) or the given default.
+fn cases(default: u32) -> u32 {
+    std::env::var("DUG_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(cases(2000)))]
 
     #[test]
     fn random_lines_never_panic(line in "\\PC{0,80}") {
@@ -134,7 +142,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(cases(300)))]
 
     #[test]
     fn read_since_never_panics_or_overruns(

@@ -13,8 +13,7 @@
 mod support;
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-use support::{ok, shapes, Deb, TestRoot};
+use support::{ok, shapes, AptRoot, Deb, TestRoot};
 
 pub const C1: &str = "1.3.3-0ubuntu2";
 pub const C2: &str = "1.3.3-0ubuntu2.1";
@@ -55,91 +54,18 @@ pub fn node_units() -> serde_json::Value {
     u
 }
 
-pub struct AptRoot {
-    pub t: TestRoot,
-    config: PathBuf,
+/// A temp root whose apt sees a file repository holding `debs`, with the shipped apt snippet
+/// installed; `config` is written as the tool's config.toml.
+pub fn apt_root(debs: &[Deb], config: &str) -> AptRoot {
+    let t = TestRoot::new();
+    t.set_units(&node_units());
+    t.write("/etc/docker-upgrade-guard/config.toml", config);
+    let a = AptRoot::new(t, true);
+    a.publish(debs);
+    a
 }
 
 impl AptRoot {
-    /// A temp root whose apt sees a file repository holding `debs`, with the shipped apt
-    /// snippet installed; `config` is written as the tool's config.toml.
-    pub fn new(debs: &[Deb], config: &str) -> AptRoot {
-        let t = TestRoot::new();
-        t.set_units(&node_units());
-        let r = t.path().to_path_buf();
-        for d in [
-            "etc/apt/apt.conf.d",
-            "etc/apt/preferences.d",
-            "etc/apt/sources.list.d",
-            "etc/apt/trusted.gpg.d",
-            "var/lib/apt/lists/partial",
-            "var/cache/apt/archives/partial",
-            "var/log/apt",
-            "repo",
-        ] {
-            std::fs::create_dir_all(r.join(d)).unwrap();
-        }
-        std::fs::write(
-            r.join("etc/apt/sources.list"),
-            format!("deb [trusted=yes] file:{} ./\n", r.join("repo").display()),
-        )
-        .unwrap();
-        let rd = r.display();
-        // apt runs dpkg with PATH set to DPkg::Path: the stand-ins must come first there.
-        let apt_conf = r.join("etc/apt/apt.conf");
-        std::fs::write(
-            &apt_conf,
-            format!(
-                "Dir \"{rd}/\";\n\
-                 Dir::State::status \"{rd}/var/lib/dpkg/status\";\n\
-                 Dir::Etc::sourcelist \"{rd}/etc/apt/sources.list\";\n\
-                 Dir::Etc::sourceparts \"{rd}/etc/apt/sources.list.d\";\n\
-                 DPkg::Options {{ \"--root={rd}\"; \"--force-script-chrootless\"; \"--force-not-root\"; \"--force-bad-path\"; \"--log={rd}/var/log/dpkg.log\"; }};\n\
-                 APT::Sandbox::User \"root\";\n\
-                 DPkg::Path \"{}\";\n",
-                t.script_path()
-            ),
-        )
-        .unwrap();
-        t.install_apt_hooks();
-        t.write("/etc/docker-upgrade-guard/config.toml", config);
-        let a = AptRoot {
-            t,
-            config: apt_conf,
-        };
-        a.publish(debs);
-        a
-    }
-
-    /// Adds `debs` to the repository and runs `apt-get update`.
-    pub fn publish(&self, debs: &[Deb]) {
-        let repo = self.t.path().join("repo");
-        for d in debs {
-            d.build(&repo);
-        }
-        let packages = Command::new("apt-ftparchive")
-            .args(["packages", "."])
-            .current_dir(&repo)
-            .output()
-            .expect("apt-ftparchive (apt-utils) is needed for this test");
-        assert!(packages.status.success());
-        std::fs::write(repo.join("Packages"), &packages.stdout).unwrap();
-        ok(&self.apt(&["update"]));
-    }
-
-    pub fn apt(&self, args: &[&str]) -> Output {
-        Command::new("apt-get")
-            .args(["-y", "-q"])
-            .args(args)
-            .env("APT_CONFIG", &self.config)
-            .env("PATH", self.t.script_path())
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .env_remove("DPKG_FRONTEND_LOCKED")
-            .env_remove("DOCKER_UPGRADE_GUARD_SUSPEND")
-            .output()
-            .unwrap()
-    }
-
     /// `apt-get install` of exact versions; returns everything apt and the hooks printed.
     pub fn install(&self, pins: &[(&str, &str)]) -> String {
         let args: Vec<String> = pins.iter().map(|(p, v)| format!("{p}={v}")).collect();
@@ -204,7 +130,7 @@ pub fn ping(t: &TestRoot) -> Result<String, String> {
 
 #[test]
 fn containerd_upgrade_guard_off_stops_docker_and_post_starts_it_again() {
-    let a = AptRoot::new(
+    let a = apt_root(
         &[containerd(C1), containerd(C2), docker(D1)],
         "jit_patch = false\n",
     );
@@ -264,7 +190,7 @@ fn containerd_upgrade_guard_off_stops_docker_and_post_starts_it_again() {
 
 #[test]
 fn containerd_upgrade_guard_on_stops_nothing_and_restarts_containerd_with_docker() {
-    let a = AptRoot::new(&[containerd(C1), containerd(C2), docker(D1)], "");
+    let a = apt_root(&[containerd(C1), containerd(C2), docker(D1)], "");
     a.installed_v1();
     let out = a.install(&[("containerd", C2)]);
     let calls = a.t.calls();
@@ -325,7 +251,7 @@ fn containerd_upgrade_guard_on_stops_nothing_and_restarts_containerd_with_docker
 
 #[test]
 fn containerd_upgrade_guard_on_leave_restarts_nothing_and_says_so() {
-    let a = AptRoot::new(
+    let a = apt_root(
         &[containerd(C1), containerd(C2), docker(D1)],
         "containerd_after_upgrade = \"leave\"\n",
     );
@@ -354,7 +280,7 @@ fn containerd_upgrade_guard_on_leave_restarts_nothing_and_says_so() {
 
 #[test]
 fn docker_io_upgrade_guard_off_stops_and_post_starts_again() {
-    let a = AptRoot::new(
+    let a = apt_root(
         &[containerd(C1), docker(D1), docker(D2)],
         "jit_patch = false\n",
     );
@@ -386,7 +312,7 @@ fn docker_io_upgrade_guard_off_stops_and_post_starts_again() {
 
 #[test]
 fn docker_io_upgrade_guard_on_never_stops_docker() {
-    let a = AptRoot::new(&[containerd(C1), docker(D1), docker(D2)], "");
+    let a = apt_root(&[containerd(C1), docker(D1), docker(D2)], "");
     a.installed_v1();
     let out = a.install(&[("docker.io", D2)]);
     let calls = a.t.calls();
@@ -467,7 +393,7 @@ fn hello(v: &str) -> Deb {
 /// package costs no systemctl call at all.
 #[test]
 fn minimal_steps_each_outage_undone_once_in_its_own_step() {
-    let a = AptRoot::new(
+    let a = apt_root(
         &[
             containerd(C1),
             containerd(C2),
@@ -519,7 +445,7 @@ fn minimal_steps_each_outage_undone_once_in_its_own_step() {
 /// the docker.io step after it restarts nothing (its dpkg.log part has no containerd change).
 #[test]
 fn minimal_steps_containerd_restarted_once() {
-    let a = AptRoot::new(
+    let a = apt_root(
         &[containerd(C1), containerd(C2), docker(D1), docker(D2)],
         "",
     )
@@ -550,7 +476,7 @@ fn minimal_steps_containerd_restarted_once() {
 /// What step 2's prerm did stop (the socket, which step 1 did bring back) is started again.
 #[test]
 fn minimal_steps_failed_start_is_not_retried() {
-    let a = AptRoot::new(
+    let a = apt_root(
         &[
             containerd(C1),
             containerd(C2),
@@ -592,7 +518,7 @@ fn minimal_steps_failed_start_is_not_retried() {
 /// "before": docker was running before step 1, so the next post stage starts it.
 #[test]
 fn before_survives_a_step_whose_post_stage_did_not_run() {
-    let a = AptRoot::new(
+    let a = apt_root(
         &[containerd(C1), containerd(C2), docker(D1), docker(D2)],
         "jit_patch = false\n",
     );
@@ -648,10 +574,10 @@ fn stale_records_are_ignored() {
         (
             "too old",
             |r, now| {
-                r["created"] = (now - 4000).into();
-                r["updated"] = (now - 4000).into();
+                r["created"] = (now - 7 * 3600).into();
+                r["updated"] = (now - 7 * 3600).into();
             },
-            "older than max_snapshot_age_secs = 3600",
+            "older than max_snapshot_age_secs = 21600",
         ),
         (
             "from the future",
@@ -660,7 +586,7 @@ fn stale_records_are_ignored() {
         ),
     ];
     for (name, make_stale, why) in cases {
-        let a = AptRoot::new(
+        let a = apt_root(
             &[containerd(C1), containerd(C2), docker(D1)],
             "jit_patch = false\n",
         );
@@ -739,7 +665,7 @@ fn containerd_restart_comes_before_starting_docker_again() {
             )
             .file("/lib/systemd/system/docker.socket", shapes::DOCKER_SOCKET)
     };
-    let a = AptRoot::new(
+    let a = apt_root(
         &[containerd(C1), containerd(C2), opaque(D1), opaque(D2)],
         "",
     );

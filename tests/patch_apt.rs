@@ -6,101 +6,35 @@
 //! nothing is stopped.
 
 mod support;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use support::{ok, shapes, Deb, TestRoot};
+use support::{ok, shapes, AptRoot, Deb, TestRoot};
 
 const V1: &str = "19.03.8-0ubuntu1";
 const V2: &str = "19.03.8-0ubuntu1.1";
 
-struct AptRoot {
-    t: TestRoot,
-    config: PathBuf,
-}
-
-impl AptRoot {
-    fn new(with_snippet: bool) -> AptRoot {
-        let t = TestRoot::new();
-        t.set_units(&shapes::focal_units());
-        let r = t.path().to_path_buf();
-        for d in [
-            "etc/apt/apt.conf.d",
-            "etc/apt/preferences.d",
-            "etc/apt/sources.list.d",
-            "etc/apt/trusted.gpg.d",
-            "var/lib/apt/lists/partial",
-            "var/cache/apt/archives/partial",
-            "var/log/apt",
-            "repo",
-        ] {
-            std::fs::create_dir_all(r.join(d)).unwrap();
-        }
-        let repo = r.join("repo");
-        for (v, prerm) in [
-            (V1, shapes::DOCKER_PRERM_ALWAYS_STOP),
-            (V2, shapes::DOCKER_PRERM_REMOVE_ONLY),
-        ] {
-            Deb::new("docker.io", v)
-                .script("prerm", prerm)
-                .file(
-                    "/lib/systemd/system/docker.service",
-                    shapes::DOCKER_SERVICE_BINDSTO,
-                )
-                .build(&repo);
-        }
-        let packages = Command::new("apt-ftparchive")
-            .args(["packages", "."])
-            .current_dir(&repo)
-            .output()
-            .expect("apt-ftparchive (apt-utils) is needed for this test");
-        assert!(packages.status.success());
-        std::fs::write(repo.join("Packages"), &packages.stdout).unwrap();
-        std::fs::write(
-            r.join("etc/apt/sources.list"),
-            format!("deb [trusted=yes] file:{} ./\n", repo.display()),
-        )
-        .unwrap();
-        let rd = r.display();
-        // apt runs dpkg with PATH set to DPkg::Path: the stand-ins must come first there.
-        let config = r.join("etc/apt/apt.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "Dir \"{rd}/\";\n\
-                 Dir::State::status \"{rd}/var/lib/dpkg/status\";\n\
-                 Dir::Etc::sourcelist \"{rd}/etc/apt/sources.list\";\n\
-                 Dir::Etc::sourceparts \"{rd}/etc/apt/sources.list.d\";\n\
-                 DPkg::Options {{ \"--root={rd}\"; \"--force-script-chrootless\"; \"--force-not-root\"; \"--force-bad-path\"; \"--log={rd}/var/log/dpkg.log\"; }};\n\
-                 APT::Sandbox::User \"root\";\n\
-                 DPkg::Path \"{}\";\n",
-                t.script_path()
+fn apt_root(with_snippet: bool) -> AptRoot {
+    let t = TestRoot::new();
+    t.set_units(&shapes::focal_units());
+    let a = AptRoot::new(t, with_snippet);
+    a.publish(&[
+        Deb::new("docker.io", V1)
+            .script("prerm", shapes::DOCKER_PRERM_ALWAYS_STOP)
+            .file(
+                "/lib/systemd/system/docker.service",
+                shapes::DOCKER_SERVICE_BINDSTO,
             ),
-        )
-        .unwrap();
-        if with_snippet {
-            t.install_apt_hooks();
-        }
-        let a = AptRoot { t, config };
-        ok(&a.apt(&["update"]));
-        a
-    }
-
-    fn apt(&self, args: &[&str]) -> Output {
-        Command::new("apt-get")
-            .args(["-y", "-q"])
-            .args(args)
-            .env("APT_CONFIG", &self.config)
-            .env("PATH", self.t.script_path())
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .env_remove("DPKG_FRONTEND_LOCKED")
-            .output()
-            .unwrap()
-    }
+        Deb::new("docker.io", V2)
+            .script("prerm", shapes::DOCKER_PRERM_REMOVE_ONLY)
+            .file(
+                "/lib/systemd/system/docker.service",
+                shapes::DOCKER_SERVICE_BINDSTO,
+            ),
+    ]);
+    a
 }
 
 #[test]
 fn without_the_snippet_the_upgrade_stops_docker() {
-    let a = AptRoot::new(false);
+    let a = apt_root(false);
     ok(&a.apt(&["install", &format!("docker.io={V1}")]));
     a.t.clear_calls();
     let log = ok(&a.apt(&["install", "docker.io"]));
@@ -110,7 +44,7 @@ fn without_the_snippet_the_upgrade_stops_docker() {
 
 #[test]
 fn with_the_snippet_the_jit_guard_patches_before_dpkg_and_nothing_stops() {
-    let a = AptRoot::new(true);
+    let a = apt_root(true);
     ok(&a.apt(&["install", &format!("docker.io={V1}")]));
     a.t.clear_calls();
     let o = a.apt(&["install", "docker.io"]);

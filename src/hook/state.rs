@@ -403,15 +403,8 @@ pub(crate) mod tests {
         assert_eq!(old.created, 1000);
     }
 
-    fn cases() -> u32 {
-        std::env::var("DUG_FUZZ_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2000)
-    }
-
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(cases()))]
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases()))]
 
         #[test]
         fn fuzz_reader_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {

@@ -305,15 +305,8 @@ containerd 1.3.3-0ubuntu2 amd64 none < 1.3.3-0ubuntu2.1 amd64 none **CONFIGURE**
         assert_eq!(cursor.position() as usize, big.len());
     }
 
-    fn cases() -> u32 {
-        std::env::var("DUG_FUZZ_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2000)
-    }
-
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(cases()))]
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases()))]
 
         #[test]
         fn fuzz_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {

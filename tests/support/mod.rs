@@ -281,6 +281,89 @@ impl Default for TestRoot {
     }
 }
 
+/// The real apt confined to a [`TestRoot`]: `APT_CONFIG` points `Dir` and the status file at
+/// the root, apt runs dpkg with `--root` and the stand-ins first on `DPkg::Path` (apt resets
+/// dpkg's PATH to it), and the only source is a `[trusted=yes]` file repository in
+/// `<root>/repo` indexed with `apt-ftparchive` (apt-utils).
+pub struct AptRoot {
+    pub t: TestRoot,
+    /// The apt.conf given as `APT_CONFIG`.
+    pub config: PathBuf,
+}
+
+impl AptRoot {
+    /// `hooks`: install the shipped apt hooks (see [`TestRoot::install_apt_hooks`]).
+    pub fn new(t: TestRoot, hooks: bool) -> AptRoot {
+        let r = t.path().to_path_buf();
+        for d in [
+            "etc/apt/apt.conf.d",
+            "etc/apt/preferences.d",
+            "etc/apt/sources.list.d",
+            "etc/apt/trusted.gpg.d",
+            "var/lib/apt/lists/partial",
+            "var/cache/apt/archives/partial",
+            "var/log/apt",
+            "repo",
+        ] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::write(
+            r.join("etc/apt/sources.list"),
+            format!("deb [trusted=yes] file:{} ./\n", r.join("repo").display()),
+        )
+        .unwrap();
+        let rd = r.display();
+        let config = r.join("etc/apt/apt.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "Dir \"{rd}/\";\n\
+                 Dir::State::status \"{rd}/var/lib/dpkg/status\";\n\
+                 Dir::Etc::sourcelist \"{rd}/etc/apt/sources.list\";\n\
+                 Dir::Etc::sourceparts \"{rd}/etc/apt/sources.list.d\";\n\
+                 DPkg::Options {{ \"--root={rd}\"; \"--force-script-chrootless\"; \"--force-not-root\"; \"--force-bad-path\"; \"--log={rd}/var/log/dpkg.log\"; }};\n\
+                 APT::Sandbox::User \"root\";\n\
+                 DPkg::Path \"{}\";\n",
+                t.script_path()
+            ),
+        )
+        .unwrap();
+        if hooks {
+            t.install_apt_hooks();
+        }
+        AptRoot { t, config }
+    }
+
+    /// Adds `debs` to the repository and runs `apt-get update`.
+    pub fn publish(&self, debs: &[Deb]) {
+        let repo = self.t.path().join("repo");
+        for d in debs {
+            d.build(&repo);
+        }
+        let packages = Command::new("apt-ftparchive")
+            .args(["packages", "."])
+            .current_dir(&repo)
+            .output()
+            .expect("apt-ftparchive (apt-utils) is needed for this test");
+        assert!(packages.status.success());
+        std::fs::write(repo.join("Packages"), &packages.stdout).unwrap();
+        ok(&self.apt(&["update"]));
+    }
+
+    pub fn apt(&self, args: &[&str]) -> Output {
+        Command::new("apt-get")
+            .args(["-y", "-q"])
+            .args(args)
+            .env("APT_CONFIG", &self.config)
+            .env("PATH", self.t.script_path())
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env_remove("DPKG_FRONTEND_LOCKED")
+            .env_remove("DOCKER_UPGRADE_GUARD_SUSPEND")
+            .output()
+            .unwrap()
+    }
+}
+
 pub fn ok(o: &Output) -> String {
     assert!(
         o.status.success(),
