@@ -188,6 +188,28 @@ fn containerd_upgrade_guard_off_stops_docker_and_post_starts_it_again() {
 
 // ---- (b) containerd, guard on: nothing stops; containerd restarted after, or left ----
 
+/// A typo in config.toml: the hook says so and runs on the defaults — the just-in-time guard
+/// included, so the upgrade still stops nothing.
+#[test]
+fn a_broken_config_does_not_switch_the_guard_off() {
+    let a = apt_root(
+        &[containerd(C1), containerd(C2), docker(D1)],
+        "jit_pach = true\n",
+    );
+    a.installed_v1();
+    let out = a.install(&[("containerd", C2)]);
+    let calls = a.t.calls();
+    assert!(
+        !calls.lines().any(|l| verb(l) == "stop"),
+        "no stop during the upgrade:\n{calls}\n{out}"
+    );
+    assert!(out.contains("jit_pach"), "the broken key is named:\n{out}");
+    assert!(
+        out.contains("just-in-time guard: patched containerd"),
+        "{out}"
+    );
+}
+
 #[test]
 fn containerd_upgrade_guard_on_stops_nothing_and_restarts_containerd_with_docker() {
     let a = apt_root(&[containerd(C1), containerd(C2), docker(D1)], "");

@@ -369,8 +369,10 @@ fn jit_guard_patches_inside_apt_while_apt_holds_the_frontend_lock() {
         &mut line,
     )
     .unwrap();
+    let config = docker_upgrade_guard::config::Config::default();
     let lines = docker_upgrade_guard::patch::jit_guard(
         &s.root(),
+        &config,
         &["containerd".to_string(), "unrelated".to_string()],
     )
     .unwrap();
@@ -393,7 +395,7 @@ fn jit_guard_patches_inside_apt_while_apt_holds_the_frontend_lock() {
     assert!(!s.t.calls().contains("stop"), "{}", s.t.calls());
     // Nothing to do for a package that is not watched, or is already patched.
     assert!(
-        docker_upgrade_guard::patch::jit_guard(&s.root(), &["containerd".into()])
+        docker_upgrade_guard::patch::jit_guard(&s.root(), &config, &["containerd".into()])
             .unwrap()
             .is_empty()
     );

@@ -112,7 +112,7 @@ pub fn was_patched(outcomes: &[JitOutcome], h: &HarmfulSite) -> bool {
 
 /// Runs the just-in-time guard; returns what it did (one outcome per script it looked at).
 fn jit(env: &Env, packages: &[String]) -> Vec<JitOutcome> {
-    let r = std::panic::catch_unwind(|| crate::patch::jit_guard(&env.root, packages))
+    let r = std::panic::catch_unwind(|| crate::patch::jit_guard(&env.root, &env.config, packages))
         .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error")));
     match r {
         Ok(outcomes) => {

@@ -112,9 +112,14 @@ pub struct JitOutcome {
 /// The just-in-time guard, called from the apt `Pre-Install-Pkgs` stage (apt holds the
 /// frontend lock, dpkg is not running yet): patches the harmful installed prerm/preinst of
 /// each of `packages` that is about to be upgraded. Returns one outcome per script patched
-/// (and one per script it had to leave alone, saying why).
-pub fn jit_guard(root: &crate::root::Root, packages: &[String]) -> anyhow::Result<Vec<JitOutcome>> {
-    let config = crate::config::load(root)?;
+/// (and one per script it had to leave alone, saying why). `config` is the hook's own: with a
+/// broken config.toml the hook runs on its fallback (defaults, but an explicit "off" wins), and
+/// so must the guard — a typo in the file must not silently disable it.
+pub fn jit_guard(
+    root: &crate::root::Root,
+    config: &crate::config::Config,
+    packages: &[String],
+) -> anyhow::Result<Vec<JitOutcome>> {
     if !config.jit_patch {
         return Ok(Vec::new());
     }
