@@ -4,11 +4,9 @@
 
 use crate::root::Root;
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{Flock, FlockArg, OFlag};
-use nix::sys::stat::Mode;
+use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::FromRawFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -138,38 +136,9 @@ fn append_log(root: &Root, ev: &Event) -> Result<()> {
     )
 }
 
-/// `O_APPEND|O_NOFOLLOW|O_CLOEXEC`, created 0640; `O_NONBLOCK` so that a FIFO planted there
-/// fails instead of blocking the hook.
+/// Created 0640, never through a symlink, regular files only (a planted FIFO fails at once).
 fn open_append(path: &Path) -> Result<File> {
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_WRONLY
-            | OFlag::O_APPEND
-            | OFlag::O_CREAT
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC
-            | OFlag::O_NONBLOCK,
-        Mode::from_bits_truncate(0o640),
-    )
-    .map_err(|e| match e {
-        nix::errno::Errno::ELOOP => anyhow::anyhow!(
-            "{} is a symlink; refusing to write through it",
-            path.display()
-        ),
-        e => anyhow::anyhow!("cannot open {}: {}", path.display(), e.desc()),
-    })?;
-    // SAFETY: `fd` was just returned by open(2) and is owned by nobody else.
-    let file = unsafe { File::from_raw_fd(fd) };
-    let meta = file
-        .metadata()
-        .with_context(|| format!("cannot stat {}", path.display()))?;
-    if !meta.is_file() {
-        bail!(
-            "{} is not a regular file; refusing to write to it",
-            path.display()
-        );
-    }
-    Ok(file)
+    crate::fsutil::open_append_nofollow(path, 0o640)
 }
 
 /// Waits (bounded: a second) for the log's lock; a hook never hangs on a stuck writer.

@@ -16,10 +16,26 @@ pub const MAX_TEXT_FILE: u64 = 1024 * 1024;
 /// Opens `path` read-only without following a symlink in its last component, and checks
 /// that it is a regular file.
 pub fn open_nofollow(path: &Path) -> Result<File> {
+    open_regular(path, OFlag::O_RDONLY, Mode::empty())
+}
+
+/// Opens `path` for appending (created with `mode`), never through a symlink, regular files
+/// only.
+pub fn open_append_nofollow(path: &Path, mode: u32) -> Result<File> {
+    open_regular(
+        path,
+        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
+        Mode::from_bits_truncate(mode),
+    )
+}
+
+/// `open(2)` with `O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK` added (a FIFO planted at `path` fails or
+/// is refused instead of blocking), then refuses anything but a regular file.
+fn open_regular(path: &Path, flags: OFlag, mode: Mode) -> Result<File> {
     let fd = nix::fcntl::open(
         path,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
-        Mode::empty(),
+        flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        mode,
     )
     .map_err(|e| match e {
         nix::errno::Errno::ELOOP => {

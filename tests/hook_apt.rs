@@ -21,25 +21,11 @@ pub const D1: &str = "19.03.8-0ubuntu1";
 pub const D2: &str = "19.03.8-0ubuntu1.1";
 
 pub fn containerd(v: &str) -> Deb {
-    Deb::new("containerd", v)
-        .script("prerm", shapes::CONTAINERD_PRERM_ALWAYS_STOP)
-        .script("postinst", shapes::CONTAINERD_POSTINST_START)
-        .file(
-            "/lib/systemd/system/containerd.service",
-            shapes::CONTAINERD_SERVICE,
-        )
+    shapes::containerd_deb(v)
 }
 
-/// docker.io with the always-stop prerm in every version (dpkg runs the OLD one anyway) and
-/// no postinst: nothing in the package starts docker again.
 pub fn docker(v: &str) -> Deb {
-    Deb::new("docker.io", v)
-        .script("prerm", shapes::DOCKER_PRERM_ALWAYS_STOP)
-        .file(
-            "/lib/systemd/system/docker.service",
-            shapes::DOCKER_SERVICE_BINDSTO,
-        )
-        .file("/lib/systemd/system/docker.socket", shapes::DOCKER_SOCKET)
+    shapes::docker_deb(v, shapes::DOCKER_PRERM_ALWAYS_STOP)
 }
 
 pub const CONTAINERD_PID: u64 = 501;

@@ -11,23 +11,11 @@ const C1: &str = "1.3.3-0ubuntu2";
 const C2: &str = "1.3.3-0ubuntu2.1";
 
 fn containerd(v: &str) -> Deb {
-    Deb::new("containerd", v)
-        .script("prerm", shapes::CONTAINERD_PRERM_ALWAYS_STOP)
-        .script("postinst", shapes::CONTAINERD_POSTINST_START)
-        .file(
-            "/lib/systemd/system/containerd.service",
-            shapes::CONTAINERD_SERVICE,
-        )
+    shapes::containerd_deb(v)
 }
 
 fn docker(v: &str, prerm: &str) -> Deb {
-    Deb::new("docker.io", v)
-        .script("prerm", prerm)
-        .file(
-            "/lib/systemd/system/docker.service",
-            shapes::DOCKER_SERVICE_BINDSTO,
-        )
-        .file("/lib/systemd/system/docker.socket", shapes::DOCKER_SOCKET)
+    shapes::docker_deb(v, prerm)
 }
 
 /// A focal-shaped node: containerd 1 and docker.io 1 installed, all three units running.

@@ -3,29 +3,15 @@
 //! This is the outage the product exists to prevent; if the harness cannot reproduce it, the
 //! hook tests prove nothing.
 mod support;
-use support::{ok, shapes, Deb, TestRoot};
+use support::{ok, shapes, TestRoot};
 
 #[test]
 fn harness_reproduces_the_focal_outage_without_the_tool() {
     let t = TestRoot::new();
     t.set_units(&shapes::focal_units());
     let debs = t.path().join("debs");
-    let v1 = Deb::new("containerd", "1.3.3-0ubuntu2")
-        .script("prerm", shapes::CONTAINERD_PRERM_ALWAYS_STOP)
-        .script("postinst", shapes::CONTAINERD_POSTINST_START)
-        .file(
-            "/lib/systemd/system/containerd.service",
-            shapes::CONTAINERD_SERVICE,
-        )
-        .build(&debs);
-    let v2 = Deb::new("containerd", "1.3.3-0ubuntu2.1")
-        .script("prerm", shapes::CONTAINERD_PRERM_ALWAYS_STOP)
-        .script("postinst", shapes::CONTAINERD_POSTINST_START)
-        .file(
-            "/lib/systemd/system/containerd.service",
-            shapes::CONTAINERD_SERVICE,
-        )
-        .build(&debs);
+    let v1 = shapes::containerd_deb("1.3.3-0ubuntu2").build(&debs);
+    let v2 = shapes::containerd_deb("1.3.3-0ubuntu2.1").build(&debs);
     ok(&t.dpkg(&["-i", v1.to_str().unwrap()], false));
     assert!(t.is_active("docker.service"));
     t.clear_calls();

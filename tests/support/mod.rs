@@ -393,6 +393,23 @@ pub mod shapes {
     pub const DOCKER_SOCKET: &str = "[Unit]\nDescription=Docker Socket for the API\nPartOf=docker.service\n\n[Socket]\nListenStream=/run/docker.sock\nSocketMode=0660\n\n[Install]\nWantedBy=sockets.target\n";
     pub const CONTAINERD_SERVICE: &str = "[Unit]\nDescription=containerd container runtime\nAfter=network.target local-fs.target\n\n[Service]\nExecStart=/usr/bin/containerd\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n";
 
+    /// containerd 1.3.3-0ubuntu2's shape: always-stop prerm, start-only postinst.
+    pub fn containerd_deb(version: &str) -> super::Deb {
+        super::Deb::new("containerd", version)
+            .script("prerm", CONTAINERD_PRERM_ALWAYS_STOP)
+            .script("postinst", CONTAINERD_POSTINST_START)
+            .file("/lib/systemd/system/containerd.service", CONTAINERD_SERVICE)
+    }
+
+    /// docker.io with `prerm` and focal's units (docker.service BindsTo=containerd.service,
+    /// docker.socket PartOf=docker.service), and no postinst: nothing in it starts docker.
+    pub fn docker_deb(version: &str, prerm: &str) -> super::Deb {
+        super::Deb::new("docker.io", version)
+            .script("prerm", prerm)
+            .file("/lib/systemd/system/docker.service", DOCKER_SERVICE_BINDSTO)
+            .file("/lib/systemd/system/docker.socket", DOCKER_SOCKET)
+    }
+
     /// The stand-in's units for a running focal-shaped node.
     pub fn focal_units() -> serde_json::Value {
         serde_json::json!({
