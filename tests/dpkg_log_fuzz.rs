@@ -64,14 +64,7 @@ fn event() -> impl Strategy<Value = LogEvent> {
     prop_oneof![
         (word, word).prop_map(|(kind, command)| LogEvent::Startup { kind, command }),
         (
-            prop::sample::select(vec![
-                "install",
-                "upgrade",
-                "remove",
-                "purge",
-                "configure",
-                "trigproc"
-            ]),
+            prop::sample::select(docker_upgrade_guard::dpkg::log::ACTIONS.to_vec()),
             package(),
             arch(),
             version(),
@@ -85,16 +78,7 @@ fn event() -> impl Strategy<Value = LogEvent> {
                 new,
             }),
         (
-            prop::sample::select(vec![
-                "not-installed",
-                "config-files",
-                "half-installed",
-                "unpacked",
-                "half-configured",
-                "triggers-awaited",
-                "triggers-pending",
-                "installed"
-            ]),
+            prop::sample::select(docker_upgrade_guard::dpkg::log::STATES.to_vec()),
             package(),
             arch(),
             version()

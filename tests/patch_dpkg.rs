@@ -301,32 +301,16 @@ fn refuses_group_writable() {
 fn refuses_when_dpkg_lock_is_held() {
     let s = Scenario::docker();
     let lock = s.t.path().join("var/lib/dpkg/lock");
-    let mut holder = std::process::Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            "import fcntl,sys\nf=open(sys.argv[1],'a+')\nfcntl.lockf(f,fcntl.LOCK_EX)\nprint('x',flush=True)\nsys.stdin.read()\n",
-        ])
-        .arg(&lock)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let holder = support::LockHolder::new(&lock);
     refused(
         &s,
         &format!(
             "the dpkg lock {} is held by process {} (apt or dpkg is running)",
             lock.display(),
-            holder.id()
+            holder.0.id()
         ),
     );
-    drop(holder.stdin.take());
-    holder.wait().unwrap();
+    drop(holder);
 }
 
 #[test]
@@ -353,22 +337,7 @@ fn refuses_a_script_it_cannot_follow() {
 fn jit_guard_patches_inside_apt_while_apt_holds_the_frontend_lock() {
     let s = Scenario::containerd();
     let frontend = s.t.path().join("var/lib/dpkg/lock-frontend");
-    let mut apt = std::process::Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            "import fcntl,sys\nf=open(sys.argv[1],'a+')\nfcntl.lockf(f,fcntl.LOCK_EX)\nprint('x',flush=True)\nsys.stdin.read()\n",
-        ])
-        .arg(&frontend)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(apt.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let apt = support::LockHolder::new(&frontend);
     let config = docker_upgrade_guard::config::Config::default();
     let lines = docker_upgrade_guard::patch::jit_guard(
         &s.root(),
@@ -376,8 +345,7 @@ fn jit_guard_patches_inside_apt_while_apt_holds_the_frontend_lock() {
         &["containerd".to_string(), "unrelated".to_string()],
     )
     .unwrap();
-    drop(apt.stdin.take());
-    apt.wait().unwrap();
+    drop(apt);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(
         (lines[0].package.as_str(), lines[0].kind, lines[0].patched),

@@ -1,45 +1,10 @@
 //! dpkg's locks: another process holding `lock-frontend` or `lock` (with the fcntl record lock
 //! dpkg and apt use) makes us refuse, naming the lock and the holder's pid.
 
+mod support;
 use docker_upgrade_guard::dpkg::lock;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-/// A child that holds an fcntl write lock on `path` (Python's lockf is fcntl F_SETLK, like
-/// dpkg's) until its stdin closes.
-struct Holder(Child);
-
-impl Holder {
-    fn new(path: &std::path::Path) -> Holder {
-        let mut child = Command::new("/usr/bin/python3")
-            .args([
-                "-c",
-                "import fcntl,sys\n\
-                 f=open(sys.argv[1],'a+')\n\
-                 fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB)\n\
-                 print('locked', flush=True)\n\
-                 sys.stdin.read()\n",
-            ])
-            .arg(path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 is needed for this test");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "locked");
-        Holder(child)
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
+use support::LockHolder as Holder;
 
 #[test]
 fn frontend_lock_held_is_refused_with_pid() {

@@ -33,7 +33,8 @@ pub enum LogEvent {
 /// machine's dpkg.log, and bounds the hook's memory and time.
 pub const MAX_READ: u64 = 8 * 1024 * 1024;
 
-const ACTIONS: &[&str] = &[
+/// The actions dpkg logs (`upgrade PKG OLD NEW`, ...).
+pub const ACTIONS: &[&str] = &[
     "install",
     "upgrade",
     "remove",
@@ -41,7 +42,8 @@ const ACTIONS: &[&str] = &[
     "configure",
     "trigproc",
 ];
-const STATES: &[&str] = &[
+/// The package states dpkg logs in `status` lines.
+pub const STATES: &[&str] = &[
     "not-installed",
     "config-files",
     "half-installed",

@@ -364,6 +364,44 @@ impl AptRoot {
     }
 }
 
+/// A child that holds an fcntl write lock on `path` (Python's lockf is fcntl F_SETLK, like
+/// dpkg's) until its stdin closes.
+pub struct LockHolder(pub std::process::Child);
+
+impl LockHolder {
+    pub fn new(path: &std::path::Path) -> LockHolder {
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .args([
+                "-c",
+                "import fcntl,sys\n\
+                 f=open(sys.argv[1],'a+')\n\
+                 fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB)\n\
+                 print('locked', flush=True)\n\
+                 sys.stdin.read()\n",
+            ])
+            .arg(path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 is needed for this test");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "locked");
+        LockHolder(child)
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
 pub fn ok(o: &Output) -> String {
     assert!(
         o.status.success(),
