@@ -21,8 +21,8 @@ pub struct Cli {
     /// The dpkg database, maintainer scripts, unit files, config, state and logs are read and
     /// written under DIR; systemctl is always the running system's. Hook stages take DPKG_ROOT
     /// when this is not given.
-    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 
     /// dpkg database directory (default: ROOT/var/lib/dpkg).
     ///
@@ -37,6 +37,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        hide = true,
         value_name = "PATH",
         env = "DOCKER_UPGRADE_GUARD_SYSTEMCTL",
         hide_env_values = true
@@ -137,7 +138,7 @@ pub struct HookArgs {
     #[arg(value_enum)]
     pub stage: Stage,
     /// Exit non-zero on the tool's own errors (tests only; never in apt's configuration).
-    #[arg(long)]
+    #[arg(long, hide = true)]
     pub strict: bool,
 }
 
@@ -145,6 +146,9 @@ pub struct HookArgs {
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub root: Root,
+    /// `--root` / `--admindir` were given: the hook then ignores `DPKG_ROOT` / `DPKG_ADMINDIR`.
+    pub root_given: bool,
+    pub admindir_given: bool,
     pub systemctl: Option<PathBuf>,
 }
 
@@ -157,23 +161,37 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // Inside a hook, even bad arguments must not break apt.
-            let hook = std::env::args().nth(1).as_deref() == Some("hook")
-                || std::env::args().any(|a| a == "hook");
-            let _ = e.print();
-            return if hook || !e.use_stderr() {
+            // Inside a hook, even bad arguments must not break apt. args_os: an argument that
+            // is not UTF-8 must not panic here.
+            let hook = std::env::args_os().skip(1).any(|a| a == "hook");
+            if !e.use_stderr() {
+                // --help, --version: what was asked for, on stdout.
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line: clap's first (the error itself), without its usage block.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            errln!(
+                "docker-upgrade-guard: {}; see --help",
+                crate::escape::for_terminal(first)
+            );
+            return if hook {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(64)
             };
         }
     };
-    let mut root = Root::new(&cli.root);
+    let mut root = Root::new(cli.root.as_deref().unwrap_or(std::path::Path::new("/")));
     if let Some(a) = &cli.admindir {
         root = root.with_admindir(a);
     }
     let ctx = Ctx {
         root,
+        root_given: cli.root.is_some(),
+        admindir_given: cli.admindir.is_some(),
         systemctl: cli.systemctl.clone(),
     };
     let result = match &cli.command {
@@ -185,7 +203,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("docker-upgrade-guard: {e:#}");
+            errln!("docker-upgrade-guard: {e:#}");
             // 3 is UNKNOWN for monitoring; for the other commands it is a plain failure.
             ExitCode::from(3)
         }

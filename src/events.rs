@@ -201,6 +201,9 @@ pub fn journal_payload(ev: &Event) -> Vec<u8> {
     let mut out = Vec::new();
     for (key, value) in fields {
         let Some(value) = value else { continue };
+        // The values carry text from package files: no control sequence reaches the journal
+        // (a multi-line message keeps its newlines, sent length-prefixed below).
+        let value = &*crate::escape::for_terminal(value);
         out.extend_from_slice(key.as_bytes());
         if value.contains('\n') {
             out.push(b'\n');

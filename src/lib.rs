@@ -16,10 +16,15 @@
 //! - [`audit`], [`hook`], [`patch`], [`status`] — the user-facing commands.
 //! - [`cli`] — argument parsing and dispatch.
 
+#[macro_use]
+mod output;
+
 pub mod audit;
+mod children;
 pub mod cli;
 pub mod config;
 pub mod dpkg;
+pub mod escape;
 pub mod events;
 pub mod fsutil;
 pub mod health;

@@ -280,6 +280,8 @@ pub fn run_bounded(program: &Path, args: &[&str], timeout: Duration, what: &str)
         }
     };
     let pgid = child.id();
+    // Until it is reaped: the watchdog and the signal handler kill this group on their way out.
+    let _registered = crate::children::register(pgid as i32);
     let out_rx = drain(child.stdout.take());
     let err_rx = drain(child.stderr.take());
     let kill_group = || {

@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
     let mut attention = false;
     let config = match crate::config::load(root) {
         Ok(c) => {
-            println!(
+            outln!(
                 "config: {} (ok)",
                 root.path(crate::config::CONFIG_PATH).display()
             );
@@ -23,11 +23,11 @@ pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             attention = true;
-            println!("config: {e:#}; the hook uses the defaults");
+            outln!("config: {e:#}; the hook uses the defaults");
             crate::config::fallback(root)
         }
     };
-    println!(
+    outln!(
         "hook: {}",
         if config.enabled {
             "enabled"
@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
     );
     for (what, path) in [("apt hook", APT_SNIPPET), ("dpkg hook", DPKG_SNIPPET)] {
         let p = root.path(path);
-        println!(
+        outln!(
             "{what}: {}",
             if p.is_file() {
                 format!("installed ({})", p.display())
@@ -51,28 +51,28 @@ pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
     match sm.show(&units) {
         Ok(states) => {
             for s in states {
-                println!(
+                outln!(
                     "unit {}: {} ({}), load {}, unit file {}",
                     s.unit, s.active_state, s.sub_state, s.load_state, s.unit_file_state
                 );
             }
         }
-        Err(e) => println!("units: cannot query the service manager: {e:#}"),
+        Err(e) => outln!("units: cannot query the service manager: {e:#}"),
     }
     match state::read(root) {
         Ok(Some(r)) => {
             attention = true;
-            println!(
+            outln!(
                 "open transaction: since {} by {} ({}); the next post stage acts on it",
                 crate::events::rfc3339(r.created),
                 r.stage,
                 state::record_path(root).display()
             );
         }
-        Ok(None) => println!("open transaction: none"),
+        Ok(None) => outln!("open transaction: none"),
         Err(e) => {
             attention = true;
-            println!("open transaction: {e:#}");
+            outln!("open transaction: {e:#}");
         }
     }
     if let Ok(Some(r)) = state::read_last(root) {
@@ -81,21 +81,21 @@ pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
         } else {
             format!("; failed starts: {}", r.failed_starts.join(", "))
         };
-        println!(
+        outln!(
             "last transaction: {} by {}{failed}",
             crate::events::rfc3339(r.updated),
             r.stage
         );
     }
     match crate::events::last(root, events) {
-        Ok(evs) if evs.is_empty() => println!("events: none"),
+        Ok(evs) if evs.is_empty() => outln!("events: none"),
         Ok(evs) => {
-            println!("last {} event(s):", evs.len());
+            outln!("last {} event(s):", evs.len());
             for e in evs {
-                println!("  {} {}: {}", e.time, e.kind, e.message);
+                outln!("  {} {}: {}", e.time, e.kind, e.message);
             }
         }
-        Err(e) => println!("events: {e:#}"),
+        Err(e) => outln!("events: {e:#}"),
     }
     Ok(if attention {
         ExitCode::from(1)

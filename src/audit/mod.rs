@@ -93,8 +93,9 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let report = report::Report::new(ctx.root.dir(), &facts, findings, diffs, notes);
+    let color = use_color(args.color);
     let out = match args.format {
-        Format::Text => render::text::render(&report, use_color(args.color)),
+        Format::Text => render::text::render(&report, color),
         Format::Json => render::json::render(&report),
         Format::Nagios => render::nagios::render(&report),
         Format::Prometheus => render::prometheus::render(&report),
@@ -102,7 +103,7 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not the audit's failure; the exit code still tells.
     let _ = stdout
-        .write_all(out.as_bytes())
+        .write_all(printable(&out, args.format, color).as_bytes())
         .and_then(|_| stdout.flush());
     Ok(ExitCode::from(report.exit_code))
 }
@@ -130,6 +131,22 @@ fn load_config(ctx: &Ctx, notes: &mut Vec<String>) -> crate::config::Config {
         ));
         crate::config::Config::default()
     })
+}
+
+/// The report as it may reach a terminal: every control character from a package's files
+/// escaped, then (with colour) the diff's colour placeholders made ANSI.
+/// JSON is left as serde wrote it (it escapes control characters itself, and `\xNN` would
+/// not be JSON).
+fn printable(out: &str, format: Format, color: bool) -> String {
+    if format == Format::Json {
+        return out.to_string();
+    }
+    let escaped = crate::escape::for_terminal(out);
+    if color && format == Format::Text {
+        diff::ansi(&escaped)
+    } else {
+        escaped.into_owned()
+    }
 }
 
 fn use_color(c: Color) -> bool {

@@ -28,9 +28,14 @@ use std::time::{Duration, Instant};
 /// Set (non-empty) to make every stage do nothing but drain its input.
 pub const SUSPEND_ENV: &str = "DOCKER_UPGRADE_GUARD_SUSPEND";
 
-/// One line to stderr, prefixed; a closed stderr is not an error worth dying for.
+/// One line to stderr, prefixed and escaped (it may carry text from a package's files); a
+/// closed stderr is not an error worth dying for.
 pub fn say(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "docker-upgrade-guard: {msg}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "docker-upgrade-guard: {}",
+        crate::escape::one_line(msg)
+    );
 }
 
 /// Everything a stage needs, gathered once.
@@ -87,21 +92,13 @@ fn env_set(name: &str) -> bool {
 /// The root and admindir of this run: `--root`/`--admindir` if given, else (under dpkg)
 /// `DPKG_ROOT` / `DPKG_ADMINDIR`.
 fn effective_root(ctx: &Ctx) -> Root {
-    // args_os: a non-UTF-8 argument (a --root path) must not panic here.
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let given = |opt: &str| {
-        args.iter().any(|a| {
-            let a = a.as_encoded_bytes();
-            a == opt.as_bytes() || a.starts_with(format!("{opt}=").as_bytes())
-        })
-    };
     let mut root = ctx.root.clone();
-    if !given("--root") {
+    if !ctx.root_given {
         if let Some(r) = std::env::var_os("DPKG_ROOT").filter(|v| !v.is_empty()) {
             root = Root::new(PathBuf::from(r));
         }
     }
-    if !given("--admindir") {
+    if !ctx.admindir_given {
         if let Some(a) = std::env::var_os("DPKG_ADMINDIR").filter(|v| !v.is_empty()) {
             root = root.with_admindir(PathBuf::from(a));
         }
@@ -139,12 +136,12 @@ fn read_apt_input() -> Result<Vec<u8>, String> {
 }
 
 extern "C" fn on_term(_: nix::libc::c_int) {
-    const MSG: &[u8] = b"docker-upgrade-guard: hook: terminated by a signal; exiting 0 (the record stays consistent: every write is atomic)\n";
-    // SAFETY: write(2) and _exit(2) are async-signal-safe.
-    unsafe {
-        nix::libc::write(2, MSG.as_ptr().cast(), MSG.len());
-        nix::libc::_exit(0);
-    }
+    // Kills the running child's process group first (a hanging `systemctl start` must not
+    // outlive us), then writes only if stderr has room: a blocked stderr must not hold us.
+    crate::children::exit_now(
+        b"docker-upgrade-guard: hook: terminated by a signal; exiting 0 (the record stays consistent: every write is atomic)\n",
+        0,
+    );
 }
 
 fn install_signal_handlers() {
@@ -161,19 +158,20 @@ fn install_signal_handlers() {
 }
 
 /// If the stage overruns its budget (a hanging systemctl that ignores its own bound, a stuck
-/// filesystem), exit 0 anyway: apt must go on.
+/// filesystem, a blocked stderr), exit 0 anyway: apt must go on. The message is formatted
+/// before the wait, and the exit takes no lock (Rust's stderr lock may be held by a write
+/// that blocks on a full pipe).
 fn start_watchdog(budget: Duration, stage: Stage, strict: bool) {
+    let msg = format!(
+        "docker-upgrade-guard: hook {}: gave up after the budget of {} s (hook_budget_secs); apt goes on\n",
+        stage_name(stage),
+        budget.as_secs()
+    );
     let _ = std::thread::Builder::new()
         .name("watchdog".into())
         .spawn(move || {
             std::thread::sleep(budget);
-            say(&format!(
-                "hook {}: gave up after the budget of {} s (hook_budget_secs); apt goes on",
-                stage_name(stage),
-                budget.as_secs()
-            ));
-            let _ = std::io::stderr().flush();
-            std::process::exit(if strict { 1 } else { 0 });
+            crate::children::exit_now(msg.as_bytes(), i32::from(strict));
         });
 }
 

@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = make_plan(root, &packages, &units, !args.packages.is_empty())?;
     for r in &plan.refusals {
-        eprintln!(
+        errln!(
             "docker-upgrade-guard: not patching {} {}: {}",
             r.package,
             r.kind.name(),
@@ -67,23 +67,23 @@ pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
     }
     let mut failed = !plan.refusals.is_empty();
     if plan.items.is_empty() && plan.refusals.is_empty() {
-        println!("nothing to patch");
+        outln!("nothing to patch");
     }
     for item in &plan.items {
         if args.dry_run {
-            print!("{}", item_diff(item));
-            println!("would patch {}", describe(item, None));
+            out!("{}", item_diff(item));
+            outln!("would patch {}", describe(item, None));
             continue;
         }
         // The diff is shown only for what was really written.
         match apply::apply_one(root, item) {
             Ok(a) => {
-                print!("{}", item_diff(item));
-                println!("patched {}", describe(item, Some(&a.backup)));
+                out!("{}", item_diff(item));
+                outln!("patched {}", describe(item, Some(&a.backup)));
             }
             Err(e) => {
                 failed = true;
-                eprintln!(
+                errln!(
                     "docker-upgrade-guard: not patching {} {}: {e:#}",
                     item.package,
                     item.kind.name()
@@ -180,7 +180,7 @@ fn make_plan(root: &Root, packages: &[String], units: &[&str], explicit: bool) -
         )
     })?;
     for p in &db.problems {
-        eprintln!("docker-upgrade-guard: {p}");
+        errln!("docker-upgrade-guard: {p}");
     }
     let names: Vec<&str> = packages.iter().map(String::as_str).collect();
     if explicit {
@@ -188,7 +188,7 @@ fn make_plan(root: &Root, packages: &[String], units: &[&str], explicit: bool) -
             .iter()
             .filter(|n| !db.get(n).is_some_and(|p| p.is_present()))
         {
-            eprintln!("docker-upgrade-guard: {n} is not installed; nothing to patch there");
+            errln!("docker-upgrade-guard: {n} is not installed; nothing to patch there");
         }
     }
     let scripts =

@@ -82,15 +82,15 @@ pub fn any_failed(outcomes: &[Reverted]) -> bool {
 
 pub fn print(outcomes: &[Reverted], problems: &[String]) {
     for p in problems {
-        eprintln!("docker-upgrade-guard: {p}");
+        errln!("docker-upgrade-guard: {p}");
     }
     if outcomes.is_empty() {
-        println!("nothing to revert");
+        outln!("nothing to revert");
     }
     for o in outcomes {
         match o {
-            Reverted::Restored(m) => println!("{m}"),
-            Reverted::Refused(m) | Reverted::Failed(m) => eprintln!("docker-upgrade-guard: {m}"),
+            Reverted::Restored(m) => outln!("{m}"),
+            Reverted::Refused(m) | Reverted::Failed(m) => errln!("docker-upgrade-guard: {m}"),
         }
     }
 }
