@@ -496,3 +496,57 @@ fn two_hooks_at_once_one_waits_then_gives_up_cleanly() {
     );
     drop(held);
 }
+
+/// The stand-in's `start UNIT` calls of this test root still alive (matched on their argv; the
+/// stand-in's own socket servers for a started unit are not calls).
+fn live_starts(t: &TestRoot, unit: &str) -> Vec<String> {
+    let me = t.systemctl().to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(&me) && cmd.contains(&format!("start -- {unit}")) {
+            found.push(cmd);
+        }
+    }
+    found
+}
+
+/// Fault case 1: the watchdog ends a post stage whose `systemctl start` hangs. The hung child
+/// must die with it, and the record must be gone (taken before the first start): after the
+/// admin stops docker on purpose, a later unrelated post stage starts nothing.
+#[test]
+fn interrupted_post_stage_leaves_no_record_and_no_child() {
+    let (t, debs) = focal();
+    config(&t, "start_timeout_secs = 60\nhook_budget_secs = 3\n");
+    let mut st = t.state();
+    st["hang"] = serde_json::json!(["start docker.socket"]);
+    t.set_state(&st);
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    assert!(out.contains("gave up after the budget"), "{out}");
+    // The watchdog killed the hung start's process group before it exited (bounded wait:
+    // the kill is synchronous, reaping by init takes a moment).
+    let until = Instant::now() + Duration::from_secs(10);
+    while !live_starts(&t, "docker.socket").is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(live_starts(&t, "docker.socket"), Vec::<String>::new(), "{out}\n{}", t.calls());
+    assert!(
+        !t.path().join("run/docker-upgrade-guard/txn.json").exists(),
+        "the interrupted stage left its record open\n{out}"
+    );
+    // The admin stops docker on purpose; later an unrelated operation's post stage runs.
+    let mut st = t.state();
+    st["hang"] = serde_json::json!([]);
+    for u in ["docker.service", "docker.socket"] {
+        st["units"][u]["active"] = serde_json::json!(false);
+    }
+    t.set_state(&st);
+    t.clear_calls();
+    let o = hook_with_input(&t, "dpkg-post", "", &[]);
+    assert!(o.status.success());
+    assert_eq!(started(&t), Vec::<String>::new(), "{}", text(&o));
+    assert!(!t.is_active("docker.service"));
+}

@@ -37,21 +37,13 @@ pub fn run(env: &Env) -> Result<()> {
         let _ = state::set_aside(&env.root);
         return Ok(());
     }
+    // Take the record before the first start: from here on no other post stage can act on it,
+    // even if this one is killed half-way (watchdog, signal, SIGKILL). What happened is then
+    // written over the taken copy in last.json.
+    state::take(&env.root)?;
     let sm = env.service_manager();
-    let outcome = act_on(env, &sm, rec);
-    match outcome {
-        Ok(rec) => {
-            // Close: keep what happened (failed starts) in last.json. Close even when that
-            // write fails: an open record would be acted on again by the next post stage.
-            let written = state::write(&env.root, &rec);
-            let closed = state::close(&env.root);
-            written.and(closed)
-        }
-        Err(e) => {
-            let _ = state::close(&env.root);
-            Err(e)
-        }
-    }
+    let rec = act_on(env, &sm, rec)?;
+    state::write_last(&env.root, &rec)
 }
 
 /// One group of units stopped for the same reason, for one report line.

@@ -173,8 +173,17 @@ pub fn read(root: &Root) -> Result<Option<Record>> {
     parse(&bytes, &path).map(Some)
 }
 
-/// Writes the record atomically (mode 0600 in a 0700 directory owned by us).
+/// Writes the open record atomically (mode 0600 in a 0700 directory owned by us).
 pub fn write(root: &Root, rec: &Record) -> Result<()> {
+    write_as(root, RECORD, rec)
+}
+
+/// Writes the outcome of a taken record as `last.json` (for `status` and the next snapshot).
+pub fn write_last(root: &Root, rec: &Record) -> Result<()> {
+    write_as(root, LAST, rec)
+}
+
+fn write_as(root: &Root, name: &str, rec: &Record) -> Result<()> {
     let dir = run_dir(root);
     fsutil::ensure_private_dir(&dir, 0o700)?;
     let data = serde_json::to_vec_pretty(rec).context("cannot serialise the record")?;
@@ -183,18 +192,19 @@ pub fn write(root: &Root, rec: &Record) -> Result<()> {
         uid: nix::unistd::geteuid().as_raw(),
         gid: nix::unistd::getegid().as_raw(),
     };
-    fsutil::atomic_write(&record_path(root), &data, attrs, |_| {})
+    fsutil::atomic_write(&dir.join(name), &data, attrs, |_| {})
 }
 
-/// Closes the transaction: the open record becomes `last.json` (one rename, so a second post
-/// stage can never act on it again).
-pub fn close(root: &Root) -> Result<()> {
+/// Takes the open record (under the lock): one rename to `last.json`, so that it is acted on at
+/// most once — a post stage killed after this point leaves nothing another one could start
+/// from. A record already gone is not an error.
+pub fn take(root: &Root) -> Result<()> {
     let from = record_path(root);
     let to = run_dir(root).join(LAST);
     match std::fs::rename(&from, &to) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot close {}", from.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot take {}", from.display())),
     }
 }
 
@@ -329,7 +339,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn write_read_close() {
+    fn write_read_take() {
         let d = tempfile::tempdir().unwrap();
         let root = Root::new(d.path());
         assert_eq!(read(&root).unwrap(), None);
@@ -339,10 +349,10 @@ pub(crate) mod tests {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(run_dir(&root)).unwrap();
         assert_eq!(m.mode() & 0o777, 0o700);
-        close(&root).unwrap();
+        take(&root).unwrap();
         assert_eq!(read(&root).unwrap(), None);
         assert_eq!(read_last(&root).unwrap(), Some(rec));
-        close(&root).unwrap();
+        take(&root).unwrap();
     }
 
     #[test]
