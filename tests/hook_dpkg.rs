@@ -550,3 +550,37 @@ fn interrupted_post_stage_leaves_no_record_and_no_child() {
     assert_eq!(started(&t), Vec::<String>::new(), "{}", text(&o));
     assert!(!t.is_active("docker.service"));
 }
+
+/// Fault case 6: the clock steps between the pre and the post stage (NTP stepping it back 1 h
+/// or 90 s, or forward past the age limit). Freshness is measured on CLOCK_BOOTTIME, so the
+/// record still counts and docker comes back; wall time is only for display.
+#[test]
+fn clock_step_between_pre_and_post_still_recovers() {
+    for (name, step) in [("back 1 h", 3600i64), ("back 90 s", 90), ("forward 7 h", -7 * 3600)] {
+        let (t, debs) = focal();
+        config(&t, "jit_patch = false\n");
+        let c2 = containerd(C2).build(&debs);
+        let s = stream(&[format!(
+            "containerd {C1} all none < {C2} all none {}",
+            c2.display()
+        )]);
+        ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+        // Move the record's wall times as a clock step would make them look to the post stage
+        // (stepping the real clock is not for a test).
+        let path = t.path().join("run/docker-upgrade-guard/txn.json");
+        let mut rec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for k in ["created", "updated"] {
+            let v = rec[k].as_i64().unwrap() + step;
+            rec[k] = serde_json::json!(v);
+        }
+        std::fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
+        ok(&t.dpkg(&["-i", c2.to_str().unwrap()], false));
+        let out = ok(&t.tool(&["hook", "apt-post"]));
+        assert!(
+            out.contains("were stopped by the upgrade of containerd"),
+            "clock {name}: {out}"
+        );
+        assert!(t.is_active("docker.service"), "clock {name}: {out}");
+    }
+}

@@ -29,7 +29,7 @@ pub fn run(env: &Env) -> Result<()> {
             return Ok(());
         }
     };
-    if let Err(why) = rec.freshness(&boot_id(), now_secs(), env.config.max_snapshot_age_secs) {
+    if let Err(why) = rec.freshness(&boot_id(), state::Now::read(), env.config.max_snapshot_age_secs) {
         say(&format!(
             "ignoring the record {}: {why}",
             state::record_path(&env.root).display()

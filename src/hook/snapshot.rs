@@ -186,12 +186,13 @@ pub fn take(env: &Env, changing: &[String]) -> Result<Record> {
         Ok(m) => m.len(),
         Err(_) => 0,
     };
-    let now = now_secs();
+    let now = state::Now::read();
     Ok(Record {
         schema: state::SCHEMA,
         boot_id: boot_id(),
-        created: now,
-        updated: now,
+        created: now.wall,
+        updated: now.wall,
+        updated_boot: Some(now.boot),
         stage: super::stage_name(env.stage).into(),
         command_line: None,
         dpkg_log_offset: offset,
@@ -250,7 +251,11 @@ pub fn save(env: &Env, rec: Record) -> Result<()> {
     let _lock = state::lock(&env.root, env.lock_deadline())?;
     let rec = match state::read(&env.root) {
         Ok(Some(mut old)) => {
-            match old.freshness(&rec.boot_id, rec.updated, env.config.max_snapshot_age_secs) {
+            let now = state::Now {
+                wall: rec.updated,
+                boot: rec.updated_boot.unwrap_or(0),
+            };
+            match old.freshness(&rec.boot_id, now, env.config.max_snapshot_age_secs) {
                 Ok(()) => {
                     old.merge_newer(rec);
                     old

@@ -50,9 +50,15 @@ pub struct Record {
     pub schema: u32,
     /// `/proc/sys/kernel/random/boot_id` when the record was made.
     pub boot_id: String,
-    /// Seconds since the epoch: first snapshot, and last update.
+    /// Seconds since the epoch: first snapshot, and last update. For display only: NTP may
+    /// step this clock between two stages.
     pub created: u64,
     pub updated: u64,
+    /// Seconds on CLOCK_BOOTTIME at the last update: what freshness is measured on (it never
+    /// steps, and counts suspend). Absent in records of versions before it (then the wall
+    /// clock is used, as they did).
+    #[serde(default)]
+    pub updated_boot: Option<u64>,
     /// The stage that made it (`apt-pkgs`, `dpkg-pre`).
     pub stage: String,
     /// Who ran apt (`CommandLine::AsString`), when known.
@@ -85,18 +91,24 @@ impl Record {
             .and_then(|p| p.version.as_deref())
     }
 
-    /// Is this record usable now: same boot, not older than `max_age` seconds, not from the future.
-    pub fn freshness(&self, boot_id: &str, now: u64, max_age: u64) -> Result<(), String> {
+    /// Is this record usable now: same boot, not older than `max_age` seconds, not from the
+    /// future. Ages are measured on CLOCK_BOOTTIME (`now.boot`); the boot id rules out
+    /// another boot, so a wall-clock step cannot make a fresh record look stale or new.
+    pub fn freshness(&self, boot_id: &str, now: Now, max_age: u64) -> Result<(), String> {
         if self.boot_id != boot_id {
             return Err(format!(
                 "it was made before the last reboot (boot id {})",
                 self.boot_id
             ));
         }
-        if self.updated > now + 60 {
+        let (then, now) = match self.updated_boot {
+            Some(b) => (b, now.boot),
+            None => (self.updated, now.wall),
+        };
+        if then > now + 60 {
             return Err("its time is in the future".into());
         }
-        let age = now.saturating_sub(self.updated);
+        let age = now.saturating_sub(then);
         if age > max_age {
             return Err(format!(
                 "it is {age} s old, older than max_snapshot_age_secs = {max_age}"
@@ -131,8 +143,28 @@ impl Record {
         }
         self.dpkg_log_offset = self.dpkg_log_offset.min(newer.dpkg_log_offset);
         self.updated = self.updated.max(newer.updated);
+        self.updated_boot = self.updated_boot.max(newer.updated_boot);
         if self.command_line.is_none() {
             self.command_line = newer.command_line;
+        }
+    }
+}
+
+/// The two clocks a stage reads once: wall time (display) and boot time (freshness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub wall: u64,
+    pub boot: u64,
+}
+
+impl Now {
+    pub fn read() -> Now {
+        let boot = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+            .map(|t| u64::try_from(t.tv_sec()).unwrap_or(0))
+            .unwrap_or(0);
+        Now {
+            wall: super::snapshot::now_secs(),
+            boot,
         }
     }
 }
@@ -324,6 +356,7 @@ pub(crate) mod tests {
             boot_id: "b1".into(),
             created: 1000,
             updated: 1000,
+            updated_boot: Some(500),
             stage: "apt-pkgs".into(),
             command_line: None,
             dpkg_log_offset: 10,
@@ -385,14 +418,36 @@ pub(crate) mod tests {
 
     #[test]
     fn freshness_rules() {
+        // record(): wall 1000, boot 500, boot id b1. (boot id, wall now, boot now) → verdict.
+        let cases: &[(&str, u64, u64, Option<&str>)] = &[
+            ("b1", 1500, 1000, None),
+            ("b2", 1500, 1000, Some("reboot")),
+            ("b1", 1500, 9000, Some("old")),
+            ("b1", 1500, 100, Some("future")),
+            // Clock steps: the wall clock says anything, boot time decides.
+            ("b1", 10, 600, None),
+            ("b1", 1000 + 7 * 3600, 600, None),
+            ("b1", 1000, 500 + 3601, Some("old")),
+        ];
         let r = record();
-        assert!(r.freshness("b1", 1500, 3600).is_ok());
-        assert!(r
-            .freshness("b2", 1500, 3600)
+        for (boot_id, wall, boot, want) in cases {
+            let got = r.freshness(boot_id, Now { wall: *wall, boot: *boot }, 3600);
+            match want {
+                None => assert!(got.is_ok(), "{boot_id} {wall} {boot}: {got:?}"),
+                Some(w) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(w)),
+                    "{boot_id} {wall} {boot}: {got:?}"
+                ),
+            }
+        }
+        // A record of an older version has no boot time: the wall clock, as before.
+        let mut old = record();
+        old.updated_boot = None;
+        assert!(old.freshness("b1", Now { wall: 1500, boot: 0 }, 3600).is_ok());
+        assert!(old
+            .freshness("b1", Now { wall: 100, boot: 0 }, 3600)
             .unwrap_err()
-            .contains("reboot"));
-        assert!(r.freshness("b1", 9000, 3600).unwrap_err().contains("old"));
-        assert!(r.freshness("b1", 100, 3600).unwrap_err().contains("future"));
+            .contains("future"));
     }
 
     #[test]
