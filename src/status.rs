@@ -53,7 +53,11 @@ pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
             for s in states {
                 outln!(
                     "unit {}: {} ({}), load {}, unit file {}",
-                    s.unit, s.active_state, s.sub_state, s.load_state, s.unit_file_state
+                    s.unit,
+                    s.active_state,
+                    s.sub_state,
+                    s.load_state,
+                    s.unit_file_state
                 );
             }
         }

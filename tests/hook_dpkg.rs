@@ -532,7 +532,12 @@ fn interrupted_post_stage_leaves_no_record_and_no_child() {
     while !live_starts(&t, "docker.socket").is_empty() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(live_starts(&t, "docker.socket"), Vec::<String>::new(), "{out}\n{}", t.calls());
+    assert_eq!(
+        live_starts(&t, "docker.socket"),
+        Vec::<String>::new(),
+        "{out}\n{}",
+        t.calls()
+    );
     assert!(
         !t.path().join("run/docker-upgrade-guard/txn.json").exists(),
         "the interrupted stage left its record open\n{out}"
@@ -556,7 +561,11 @@ fn interrupted_post_stage_leaves_no_record_and_no_child() {
 /// record still counts and docker comes back; wall time is only for display.
 #[test]
 fn clock_step_between_pre_and_post_still_recovers() {
-    for (name, step) in [("back 1 h", 3600i64), ("back 90 s", 90), ("forward 7 h", -7 * 3600)] {
+    for (name, step) in [
+        ("back 1 h", 3600i64),
+        ("back 90 s", 90),
+        ("forward 7 h", -7 * 3600),
+    ] {
         let (t, debs) = focal();
         config(&t, "jit_patch = false\n");
         let c2 = containerd(C2).build(&debs);
@@ -583,4 +592,84 @@ fn clock_step_between_pre_and_post_still_recovers() {
         );
         assert!(t.is_active("docker.service"), "clock {name}: {out}");
     }
+}
+
+/// The apt stream of a containerd C1 → C2 upgrade, and the .deb.
+fn containerd_upgrade_stream(debs: &std::path::Path) -> (PathBuf, String) {
+    let c2 = containerd(C2).build(debs);
+    let s = stream(&[format!(
+        "containerd {C1} all none < {C2} all none {}",
+        c2.display()
+    )]);
+    (c2, s)
+}
+
+/// Fault case 2: apt-pkgs ran, apt was killed before dpkg did anything, the admin stopped
+/// docker, and the next upgrade's snapshot met the old open record. The old "before" (docker
+/// running) must not win: dpkg.log shows no watched change after its offset.
+#[test]
+fn stale_before_of_an_operation_that_changed_nothing_is_replaced() {
+    let (t, debs) = focal();
+    config(&t, "jit_patch = false\n");
+    let (c2, s) = containerd_upgrade_stream(&debs);
+    ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+    // apt dies here; the admin stops docker on purpose.
+    let mut st = t.state();
+    for u in ["docker.service", "docker.socket"] {
+        st["units"][u]["active"] = serde_json::json!(false);
+    }
+    t.set_state(&st);
+    // The next upgrade.
+    ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+    ok(&t.dpkg(&["-i", c2.to_str().unwrap()], false));
+    t.clear_calls();
+    let out = ok(&t.tool(&["hook", "apt-post"]));
+    assert_eq!(started(&t), Vec::<String>::new(), "{out}\n{}", t.calls());
+    assert!(!t.is_active("docker.service"), "{out}");
+}
+
+/// Fault case 7: logrotate moved dpkg.log after dpkg ran and before the post stage, and the
+/// new file is already longer than the recorded offset. The upgrade's lines are in dpkg.log.1;
+/// the post stage must find them (device and inode are recorded with the offset).
+#[test]
+fn dpkg_log_rotated_during_the_transaction_is_followed() {
+    let (t, debs) = focal();
+    config(&t, "jit_patch = false\n");
+    let (c2, s) = containerd_upgrade_stream(&debs);
+    ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+    let log = t.path().join("var/log/dpkg.log");
+    let offset = std::fs::metadata(&log).unwrap().len();
+    ok(&t.dpkg(&["-i", c2.to_str().unwrap()], false));
+    // logrotate runs now: the upgrade's lines are in dpkg.log.1 after `offset`, and the new
+    // log already holds more than `offset` bytes of other runs.
+    std::fs::rename(&log, t.path().join("var/log/dpkg.log.1")).unwrap();
+    let filler = "2026-01-01 00:00:00 status installed hostname:amd64 3.23\n";
+    let n = (offset as usize / filler.len()) + 2;
+    std::fs::write(&log, filler.repeat(n * 4)).unwrap();
+    let out = ok(&t.tool(&["hook", "apt-post"]));
+    assert!(
+        out.contains("were stopped by the upgrade of containerd"),
+        "{out}"
+    );
+    assert!(t.is_active("docker.service"), "{out}");
+}
+
+/// copytruncate (same inode, shorter file) keeps working.
+#[test]
+fn dpkg_log_copytruncated_during_the_transaction_is_followed() {
+    let (t, debs) = focal();
+    config(&t, "jit_patch = false\n");
+    let (c2, s) = containerd_upgrade_stream(&debs);
+    ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+    let log = t.path().join("var/log/dpkg.log");
+    std::fs::copy(&log, t.path().join("var/log/dpkg.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    ok(&t.dpkg(&["-i", c2.to_str().unwrap()], false));
+    let out = ok(&t.tool(&["hook", "apt-post"]));
+    assert!(t.is_active("docker.service"), "{out}");
 }

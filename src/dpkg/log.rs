@@ -194,6 +194,55 @@ pub fn read_since(path: &Path, offset: u64) -> anyhow::Result<(Vec<LogEvent>, u6
     Ok((events, start + consumed as u64))
 }
 
+/// Which file a recorded offset belongs to (device and inode), so that a log rotated between
+/// two stages is recognised even when the new file is already longer than the offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// The id and length of the log now (`None`: there is no log).
+pub fn position(path: &Path) -> Option<(FileId, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    m.is_file().then(|| {
+        (
+            FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            },
+            m.len(),
+        )
+    })
+}
+
+/// Events since `offset` in the file `id` was recorded from. If `path` is still that file
+/// (or no id was recorded), as [`read_since`]; if logrotate moved it (to `path.1`) and made a
+/// new one, the rest of the rotated file from `offset`, then the new file from its start.
+/// copytruncate keeps the inode and shrinks the file: [`read_since`] reads it from the start.
+pub fn read_since_in(
+    path: &Path,
+    id: Option<FileId>,
+    offset: u64,
+) -> anyhow::Result<Vec<LogEvent>> {
+    let Some(id) = id else {
+        return read_since(path, offset).map(|(e, _)| e);
+    };
+    if position(path).is_some_and(|(now, _)| now == id) {
+        return read_since(path, offset).map(|(e, _)| e);
+    }
+    let mut rotated_name = path.as_os_str().to_owned();
+    rotated_name.push(".1");
+    let rotated = std::path::PathBuf::from(rotated_name);
+    let mut events = Vec::new();
+    if position(&rotated).is_some_and(|(r, _)| r == id) {
+        events = read_since(&rotated, offset)?.0;
+    }
+    events.extend(read_since(path, 0)?.0);
+    Ok(events)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

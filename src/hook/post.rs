@@ -29,7 +29,11 @@ pub fn run(env: &Env) -> Result<()> {
             return Ok(());
         }
     };
-    if let Err(why) = rec.freshness(&boot_id(), state::Now::read(), env.config.max_snapshot_age_secs) {
+    if let Err(why) = rec.freshness(
+        &boot_id(),
+        state::Now::read(),
+        env.config.max_snapshot_age_secs,
+    ) {
         say(&format!(
             "ignoring the record {}: {why}",
             state::record_path(&env.root).display()
@@ -53,8 +57,9 @@ struct Group {
 }
 
 fn act_on(env: &Env, sm: &dyn ServiceManager, mut rec: Record) -> Result<Record> {
-    let (events, _) = crate::dpkg::log::read_since(&dpkg_log(env), rec.dpkg_log_offset)
-        .map_err(|e| anyhow::anyhow!("{e:#}; cannot tell what dpkg did, nothing started"))?;
+    let events =
+        crate::dpkg::log::read_since_in(&dpkg_log(env), rec.dpkg_log_file, rec.dpkg_log_offset)
+            .map_err(|e| anyhow::anyhow!("{e:#}; cannot tell what dpkg did, nothing started"))?;
     let changes = attribute::changes(&events, &env.config.packages);
     let names: Vec<&str> = rec.units.iter().map(|u| u.unit.as_str()).collect();
     if names.is_empty() {

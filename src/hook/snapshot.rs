@@ -182,9 +182,9 @@ pub fn take(env: &Env, changing: &[String]) -> Result<Record> {
             (Vec::new(), Vec::new())
         }
     };
-    let offset = match std::fs::metadata(dpkg_log(env)) {
-        Ok(m) => m.len(),
-        Err(_) => 0,
+    let (log_file, offset) = match crate::dpkg::log::position(&dpkg_log(env)) {
+        Some((id, len)) => (Some(id), len),
+        None => (None, 0),
     };
     let now = state::Now::read();
     Ok(Record {
@@ -196,6 +196,7 @@ pub fn take(env: &Env, changing: &[String]) -> Result<Record> {
         stage: super::stage_name(env.stage).into(),
         command_line: None,
         dpkg_log_offset: offset,
+        dpkg_log_file: log_file,
         units: states,
         packages,
         actions: Vec::new(),
@@ -256,10 +257,14 @@ pub fn save(env: &Env, rec: Record) -> Result<()> {
                 boot: rec.updated_boot.unwrap_or(0),
             };
             match old.freshness(&rec.boot_id, now, env.config.max_snapshot_age_secs) {
-                Ok(()) => {
+                // The older "before" is kept only if the operation it was taken for really
+                // changed a watched package (dpkg.log says so): else it is stale — apt was
+                // killed before dpkg ran, and the admin may have stopped docker since.
+                Ok(()) if changed_watched_since(env, &old) => {
                     old.merge_newer(rec);
                     old
                 }
+                Ok(()) => rec,
                 Err(why) => {
                     say(&format!("replacing the previous record: {why}"));
                     rec
@@ -273,6 +278,15 @@ pub fn save(env: &Env, rec: Record) -> Result<()> {
         }
     };
     state::write(&env.root, &rec)
+}
+
+/// Did dpkg change a watched package after `rec` was taken? An unreadable log counts as yes
+/// (keeping the earlier "before" is what the tool did before it asked).
+fn changed_watched_since(env: &Env, rec: &Record) -> bool {
+    match crate::dpkg::log::read_since_in(&dpkg_log(env), rec.dpkg_log_file, rec.dpkg_log_offset) {
+        Ok(events) => !super::attribute::changes(&events, &env.config.packages).is_empty(),
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]

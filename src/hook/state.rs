@@ -66,6 +66,9 @@ pub struct Record {
     pub command_line: Option<String>,
     /// Size of dpkg.log at the first snapshot: what dpkg did is what follows it.
     pub dpkg_log_offset: u64,
+    /// The dpkg.log file that offset is in (absent in records of older versions).
+    #[serde(default)]
+    pub dpkg_log_file: Option<crate::dpkg::log::FileId>,
     /// The watched units' states before the operation (the earliest snapshot wins).
     pub units: Vec<UnitState>,
     pub packages: Vec<PackageVersion>,
@@ -141,7 +144,11 @@ impl Record {
                 self.harmful.push(h);
             }
         }
-        self.dpkg_log_offset = self.dpkg_log_offset.min(newer.dpkg_log_offset);
+        // The older offset (and its file) stays: what dpkg did since the first step counts.
+        if self.dpkg_log_file.is_none() {
+            self.dpkg_log_file = newer.dpkg_log_file;
+            self.dpkg_log_offset = self.dpkg_log_offset.min(newer.dpkg_log_offset);
+        }
         self.updated = self.updated.max(newer.updated);
         self.updated_boot = self.updated_boot.max(newer.updated_boot);
         if self.command_line.is_none() {
@@ -360,6 +367,7 @@ pub(crate) mod tests {
             stage: "apt-pkgs".into(),
             command_line: None,
             dpkg_log_offset: 10,
+            dpkg_log_file: None,
             units: vec![unit("docker.service", "active")],
             packages: vec![PackageVersion {
                 name: "containerd".into(),
@@ -431,7 +439,14 @@ pub(crate) mod tests {
         ];
         let r = record();
         for (boot_id, wall, boot, want) in cases {
-            let got = r.freshness(boot_id, Now { wall: *wall, boot: *boot }, 3600);
+            let got = r.freshness(
+                boot_id,
+                Now {
+                    wall: *wall,
+                    boot: *boot,
+                },
+                3600,
+            );
             match want {
                 None => assert!(got.is_ok(), "{boot_id} {wall} {boot}: {got:?}"),
                 Some(w) => assert!(
@@ -443,7 +458,16 @@ pub(crate) mod tests {
         // A record of an older version has no boot time: the wall clock, as before.
         let mut old = record();
         old.updated_boot = None;
-        assert!(old.freshness("b1", Now { wall: 1500, boot: 0 }, 3600).is_ok());
+        assert!(old
+            .freshness(
+                "b1",
+                Now {
+                    wall: 1500,
+                    boot: 0
+                },
+                3600
+            )
+            .is_ok());
         assert!(old
             .freshness("b1", Now { wall: 100, boot: 0 }, 3600)
             .unwrap_err()
