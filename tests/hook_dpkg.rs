@@ -673,3 +673,213 @@ fn dpkg_log_copytruncated_during_the_transaction_is_followed() {
     let out = ok(&t.tool(&["hook", "apt-post"]));
     assert!(t.is_active("docker.service"), "{out}");
 }
+
+/// A pipe whose read end is kept open and never read, filled to the brim: a writer to it
+/// blocks. Returns (read end, write end).
+fn full_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let (r, w) = nix::unistd::pipe().unwrap();
+    use std::os::fd::AsRawFd;
+    fcntl(w.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+    let chunk = [b'x'; 4096];
+    while nix::unistd::write(&w, &chunk).is_ok() {}
+    // Back to blocking, as an undrained stderr is for the hook.
+    fcntl(w.as_raw_fd(), FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+    (r, w)
+}
+
+/// Fault case 5: stderr is a full pipe nobody drains. The watchdog (and SIGTERM) must still
+/// end the stage within its bound: they take no lock and write only where there is room.
+#[test]
+fn blocked_stderr_does_not_defeat_the_budget_or_sigterm() {
+    for via_signal in [false, true] {
+        let (t, debs) = focal();
+        let budget = if via_signal { 60 } else { 2 };
+        config(
+            &t,
+            &format!("jit_patch = false\nhook_budget_secs = {budget}\n"),
+        );
+        let (c2, s) = containerd_upgrade_stream(&debs);
+        ok(&hook_with_input(&t, "apt-pkgs", &s, &[]));
+        ok(&t.dpkg(&["-i", c2.to_str().unwrap()], false));
+        let (_keep_read_end, w) = full_pipe();
+        let begin = Instant::now();
+        let mut child = Command::new(BIN)
+            .arg("--root")
+            .arg(t.path())
+            .arg("--systemctl")
+            .arg(t.systemctl())
+            .args(["hook", "apt-post"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(w))
+            .spawn()
+            .unwrap();
+        if via_signal {
+            // Wait until the stage is blocked in its first report line (docker was started
+            // again; then it says so), then ask it to stop.
+            let until = Instant::now() + Duration::from_secs(20);
+            while !t.is_active("docker.service") && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .unwrap();
+        }
+        // Bounded wait for the exit: the budget (or the signal) plus slack for a loaded machine.
+        let limit = Duration::from_secs(if via_signal { 25 } else { budget + 10 });
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if begin.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let status = status.unwrap_or_else(|| {
+            panic!("signal={via_signal}: still running {limit:?} after start with stderr full")
+        });
+        assert!(status.success(), "signal={via_signal}: {status:?}");
+    }
+}
+
+/// Fault case 4: with stderr a broken pipe, the just-in-time guard still patches (no output
+/// call may panic), even when it has something to say about the dpkg database.
+#[test]
+fn guard_patches_with_stderr_a_broken_pipe() {
+    let (t, debs) = focal();
+    // A status stanza the database reader complains about: the guard prints that line.
+    let status = t.path().join("var/lib/dpkg/status");
+    let mut text = std::fs::read_to_string(&status).unwrap();
+    text.push_str("\nPackage: Bad_Name\nStatus: install ok installed\nVersion: 1\n");
+    std::fs::write(&status, text).unwrap();
+    let (_c2, s) = containerd_upgrade_stream(&debs);
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r); // broken pipe: every write to stderr fails with EPIPE
+    let mut child = Command::new(BIN)
+        .arg("--root")
+        .arg(t.path())
+        .arg("--systemctl")
+        .arg(t.systemctl())
+        .args(["hook", "apt-pkgs"])
+        .env_remove("DPKG_FRONTEND_LOCKED")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(w))
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let backups: Vec<_> = std::fs::read_dir(t.path().join("var/lib/docker-upgrade-guard/backups"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        backups
+            .iter()
+            .any(|n| n.to_string_lossy().starts_with("containerd_")),
+        "the guard did not patch containerd's prerm: backups {backups:?}"
+    );
+    let events =
+        std::fs::read_to_string(t.path().join("var/log/docker-upgrade-guard/events.jsonl"))
+            .unwrap();
+    assert!(events.contains("\"patched\""), "{events}");
+}
+
+/// Fault case 8: arguments that are not UTF-8. A hook exits 0; another command gives one line
+/// and 64; never a panic or a backtrace.
+#[test]
+fn non_utf8_arguments_are_one_line_never_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"\xff");
+    let root = std::ffi::OsStr::from_bytes(b"/tmp/\xff");
+    let cases: [(Vec<&std::ffi::OsStr>, i32); 3] = [
+        (vec!["--root".as_ref(), root, "hook".as_ref(), bad], 0),
+        (vec!["hook".as_ref(), bad], 0),
+        (vec![bad], 64),
+    ];
+    for (args, want) in cases {
+        let o = Command::new(BIN)
+            .args(&args)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(want), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{err}"
+        );
+    }
+}
+
+/// Fault case 11: control characters from a maintainer script reach neither apt's terminal nor
+/// the journal's copy: the hook escapes every value it prints.
+#[test]
+fn control_characters_in_a_script_are_escaped_in_the_hook_lines() {
+    let t = TestRoot::new();
+    t.set_units(&shapes::focal_units());
+    let debs = t.path().join("debs");
+    let evil = shapes::DOCKER_PRERM_ALWAYS_STOP.replace(
+        ">/dev/null || true",
+        ">/dev/null || true # \x1b]0;owned\x07\x1b[2J",
+    );
+    let c1 = containerd(C1).build(&debs);
+    let d1 = docker("19.03.8-0ubuntu1", &evil).build(&debs);
+    ok(&t.dpkg(&["-i", c1.to_str().unwrap(), d1.to_str().unwrap()], false));
+    let d2 = docker("19.03.8-0ubuntu2", shapes::DOCKER_PRERM_REMOVE_ONLY).build(&debs);
+    let o = t.dpkg(&["-i", d2.to_str().unwrap()], true);
+    let out = ok(&o);
+    assert!(
+        out.contains("were stopped by the upgrade of docker.io"),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\x1b') && !out.contains('\x07'),
+        "raw control characters reached the terminal: {out:?}"
+    );
+}
+
+/// Fault case 11, audit: the harmful line it quotes carries the raw sequence; what it prints
+/// has it escaped (text and nagios), with and without colour.
+#[test]
+fn control_characters_in_a_script_are_escaped_by_audit() {
+    let t = TestRoot::new();
+    t.set_units(&shapes::focal_units());
+    let debs = t.path().join("debs");
+    let evil = shapes::DOCKER_PRERM_ALWAYS_STOP.replace(
+        "'docker.service' 'docker.socket'",
+        "'docker.service' 'docker.socket' # \x1b]0;owned\x07\x1b[2J",
+    );
+    let c1 = containerd(C1).build(&debs);
+    let d1 = docker("19.03.8-0ubuntu1", &evil).build(&debs);
+    ok(&t.dpkg(&["-i", c1.to_str().unwrap(), d1.to_str().unwrap()], false));
+    for args in [
+        &["audit", "--color", "never"][..],
+        &["audit", "--color", "always"][..],
+        &["audit", "--format", "nagios"][..],
+    ] {
+        let o = t.tool(args);
+        let text = String::from_utf8_lossy(&o.stdout);
+        if args[1] != "--format" {
+            assert!(text.contains("\\x1b]0;owned\\x07"), "{args:?}: {text}");
+        }
+        let no_colour = text
+            .replace("\x1b[0m", "")
+            .replace("\x1b[1m", "")
+            .replace("\x1b[31m", "")
+            .replace("\x1b[32m", "")
+            .replace("\x1b[36m", "");
+        assert!(
+            !no_colour.contains('\x1b') && !no_colour.contains('\x07'),
+            "{args:?}: raw control characters: {text:?}"
+        );
+    }
+}
