@@ -14,8 +14,6 @@ fn is_unsafe(c: char, keep_newlines: bool) -> bool {
         // bidi overrides that can make a line read differently than it is.
         c if c.is_control() => true,
         '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => true,
-        // Private-use characters the audit uses as colour placeholders (audit::diff::ansi).
-        '\u{e000}'..='\u{e0ff}' => true,
         _ => false,
     }
 }

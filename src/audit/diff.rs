@@ -15,34 +15,13 @@ pub fn unified(old: &str, new: &str, old_header: &str, new_header: &str) -> Stri
         .to_string()
 }
 
-// The colours are placeholders (private-use characters) until [`ansi`] turns them into escape
-// sequences, after the whole output went through `escape::for_terminal` (which escapes any
-// private-use character a package's text might carry): so only our own colours reach the
-// terminal as control sequences.
-const RED: &str = "\u{e031}";
-const GREEN: &str = "\u{e032}";
-const CYAN: &str = "\u{e036}";
-const BOLD: &str = "\u{e001}";
-const RESET: &str = "\u{e000}";
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const CYAN: &str = "\x1b[36m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
 
-/// Turns the colour placeholders of [`colorize`] into ANSI sequences (`\u{e0NN}` → `ESC[NNm`).
-pub fn ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c as u32 {
-            n @ 0xe000..=0xe0ff => {
-                out.push_str("\x1b[");
-                out.push_str(&format!("{:x}", n - 0xe000));
-                out.push('m');
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Colours for a terminal (placeholders, see [`ansi`]): headers bold, hunks cyan, removals
-/// red, additions green.
+/// ANSI colours for a terminal: headers bold, hunks cyan, removals red, additions green.
 pub fn colorize(diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + diff.len() / 4);
     for line in diff.split_inclusive('\n') {
@@ -99,7 +78,7 @@ mod tests {
 
     #[test]
     fn colours_only_marked_lines() {
-        let c = ansi(&colorize("--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y\n z\n"));
+        let c = colorize("--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y\n z\n");
         assert_eq!(
             c,
             "\x1b[1m--- a\x1b[0m\n\x1b[1m+++ b\x1b[0m\n\x1b[36m@@ -1 +1 @@\x1b[0m\n\x1b[31m-x\x1b[0m\n\x1b[32m+y\x1b[0m\n z\n"

@@ -103,7 +103,7 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not the audit's failure; the exit code still tells.
     let _ = stdout
-        .write_all(printable(&out, args.format, color).as_bytes())
+        .write_all(printable(&out, args.format).as_bytes())
         .and_then(|_| stdout.flush());
     Ok(ExitCode::from(report.exit_code))
 }
@@ -133,19 +133,13 @@ fn load_config(ctx: &Ctx, notes: &mut Vec<String>) -> crate::config::Config {
     })
 }
 
-/// The report as it may reach a terminal: every control character from a package's files
-/// escaped, then (with colour) the diff's colour placeholders made ANSI.
-/// JSON is left as serde wrote it (it escapes control characters itself, and `\xNN` would
-/// not be JSON).
-fn printable(out: &str, format: Format, color: bool) -> String {
-    if format == Format::Json {
-        return out.to_string();
-    }
-    let escaped = crate::escape::for_terminal(out);
-    if color && format == Format::Text {
-        diff::ansi(&escaped)
-    } else {
-        escaped.into_owned()
+/// The report as it may reach a terminal, every control character from a package's files
+/// escaped. Text is escaped by its renderer (before its colours are added); JSON is left as
+/// serde wrote it (it escapes control characters itself, and `\xNN` would not be JSON).
+fn printable(out: &str, format: Format) -> std::borrow::Cow<'_, str> {
+    match format {
+        Format::Text | Format::Json => std::borrow::Cow::Borrowed(out),
+        Format::Nagios | Format::Prometheus => crate::escape::for_terminal(out),
     }
 }
 

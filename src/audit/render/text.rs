@@ -148,12 +148,16 @@ pub fn render(r: &Report, color: bool) -> String {
             let _ = writeln!(o, "  - {n}");
         }
     }
+    // Everything above quotes package files: escaped here, before any colour is added, so that
+    // the only escape sequences in the output are the diff's own colours.
+    let mut o = crate::escape::for_terminal(&o).into_owned();
     for d in &r.diffs {
         o.push('\n');
+        let diff = crate::escape::for_terminal(&d.diff);
         if color {
-            o.push_str(&colorize(&d.diff));
+            o.push_str(&colorize(&diff));
         } else {
-            o.push_str(&d.diff);
+            o.push_str(&diff);
         }
     }
     o
