@@ -117,6 +117,14 @@ pub fn apply_one(root: &Root, item: &PlanItem) -> Result<Applied> {
     let meta = file
         .metadata()
         .with_context(|| format!("cannot stat {}", item.path.display()))?;
+    // plan() already refuses such an item; checked again here because apply_one is public and
+    // a file we wrote but cannot read back could never be reverted.
+    if item.repaired.len() as u64 > fsutil::MAX_TEXT_FILE {
+        bail!(
+            "{}",
+            super::plan::too_big(&item.path, item.original.len(), item.repaired.len())
+        );
+    }
     let attrs = check_target(&item.path, &meta)?;
     let mut on_disk = Vec::new();
     file.take(fsutil::MAX_TEXT_FILE + 1)
@@ -263,6 +271,19 @@ mod tests {
             !backup::dir(&root).exists(),
             "no backup for a refused script"
         );
+    }
+
+    #[test]
+    fn refuses_a_result_larger_than_the_tool_reads() {
+        let (_d, root, mut item) = setup("#!/bin/sh\nstop\n");
+        item.repaired = "#".repeat(fsutil::MAX_TEXT_FILE as usize + 1);
+        let e = format!("{:#}", apply_one(&root, &item).unwrap_err());
+        assert!(
+            e.contains("would grow from 15 bytes to 1048577 bytes"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&item.path).unwrap(), item.original);
+        assert!(!backup::dir(&root).exists(), "no backup");
     }
 
     #[test]
