@@ -166,3 +166,93 @@ fn patch_keeps_a_security_capability() {
     assert!(matches!(out.as_slice(), [Reverted::Restored(_)]), "{out:?}");
     assert_eq!(all(&path), before);
 }
+
+const CHILD_ENV: &str = "DUG_TEST_XATTR_CHILD_SCRIPT";
+const NOBODY: u32 = 65534;
+
+/// Runs in a child process as `nobody` (see below): patches the script named by
+/// `CHILD_ENV` and prints the outcome. Without the variable it does nothing.
+#[test]
+fn child_patch_as_nobody() {
+    let Ok(script) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let path = PathBuf::from(script);
+    let root = Root::new(path.ancestors().nth(5).unwrap());
+    match apply::apply_one(&root, &item(&path)) {
+        Ok(_) => println!("RESULT: patched"),
+        Err(e) => println!("RESULT: {e:#}"),
+    }
+}
+
+#[test]
+fn a_security_attribute_that_cannot_be_set_refuses_the_patch() {
+    assert!(is_root(), "the setup needs root; the suite runs as root");
+    let (d, _root, path) = tree();
+    let cap = {
+        let mut c = vec![0u8; 20];
+        c[..4].copy_from_slice(&0x0200_0000u32.to_le_bytes());
+        c[4..8].copy_from_slice(&(1u32 << 10).to_le_bytes());
+        c
+    };
+    // Everything the patch touches belongs to nobody, who can read the capability but, without
+    // CAP_SETFCAP, not set it on the new file.
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for p in ["var", "var/lib", "var/lib/dpkg", "var/lib/dpkg/info"] {
+        std::os::unix::fs::chown(d.path().join(p), Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+    set(&path, "security.capability", &cap);
+    set(&path, "user.origin", b"dpkg");
+    let before = all(&path);
+
+    use std::os::unix::process::CommandExt;
+    let o = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_patch_as_nobody", "--nocapture"])
+        .env(CHILD_ENV, &path)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT: "))
+        .unwrap_or_else(|| {
+            panic!(
+                "child gave no result:\n{stdout}\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+    assert!(
+        line.contains("security attribute security.capability")
+            && line.contains(&path.display().to_string()),
+        "{line}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        ORIGINAL,
+        "script unchanged"
+    );
+    assert_eq!(all(&path), before, "its attributes unchanged");
+    let names: Vec<String> = walk(d.path());
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".dug-tmp") || n.ends_with(".orig") || n.ends_with(".json")),
+        "no temp file and no backup left: {names:?}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
