@@ -135,6 +135,20 @@ pub fn atomic_write(
     path: &Path,
     data: &[u8],
     attrs: FileAttrs,
+    after_step: impl FnMut(WriteStep),
+) -> Result<()> {
+    atomic_write_with_xattrs(path, data, attrs, None, after_step)
+}
+
+/// [`atomic_write`], and with `Some(xattrs)` the new file gets exactly those extended
+/// attributes before the rename (a replaced script keeps its labels, capabilities and user
+/// attributes). When one cannot be set, the temp file is removed and `path` is left as it was.
+/// `None` leaves the new file's attributes as the kernel made them (our own state files).
+pub fn atomic_write_with_xattrs(
+    path: &Path,
+    data: &[u8],
+    attrs: FileAttrs,
+    xattrs: Option<&[crate::xattr::Xattr]>,
     mut after_step: impl FnMut(WriteStep),
 ) -> Result<()> {
     let dir = path
@@ -168,6 +182,12 @@ pub fn atomic_write(
         }
     })
     .with_context(|| format!("cannot set the owner of the new {}", path.display()))?;
+    // After the chown (which drops security.capability) and after the data (a write drops it
+    // too); before the chmod, so that an ACL set here cannot leave other mode bits.
+    if let Some(xattrs) = xattrs {
+        crate::xattr::set_exactly(f, xattrs)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     f.set_permissions(std::fs::Permissions::from_mode(attrs.mode))
         .with_context(|| format!("cannot set the mode of the new {}", path.display()))?;
     after_step(WriteStep::TempWritten);

@@ -37,6 +37,7 @@ pub mod service;
 pub mod status;
 pub mod units;
 pub mod watch;
+pub mod xattr;
 
 /// How many cases each proptest fuzzer runs: `DUG_FUZZ_CASES`, else 2000 (a few seconds in CI;
 /// set it high for a long fuzzing session).

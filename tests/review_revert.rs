@@ -29,6 +29,7 @@ fn plant(root: &Root, original_path: &Path, installed: &str, orig: &str) {
         original_sha256: sha256_hex(orig.as_bytes()),
         patched_sha256: sha256_hex(installed.as_bytes()),
         created: 1,
+        xattrs: Vec::new(),
         stale: None,
     };
     let stem = backup::stem(

@@ -117,9 +117,18 @@ pub fn apply_one(root: &Root, item: &PlanItem) -> Result<Applied> {
     let meta = file
         .metadata()
         .with_context(|| format!("cannot stat {}", item.path.display()))?;
+    // plan() already refuses such an item; checked again here because apply_one is public and
+    // a file we wrote but cannot read back could never be reverted.
+    if item.repaired.len() as u64 > fsutil::MAX_TEXT_FILE {
+        bail!(
+            "{}",
+            super::plan::too_big(&item.path, item.original.len(), item.repaired.len())
+        );
+    }
     let attrs = check_target(&item.path, &meta)?;
     let mut on_disk = Vec::new();
-    file.take(fsutil::MAX_TEXT_FILE + 1)
+    (&file)
+        .take(fsutil::MAX_TEXT_FILE + 1)
         .read_to_end(&mut on_disk)
         .with_context(|| format!("cannot read {}", item.path.display()))?;
     let original_sha = sha256_hex(item.original.as_bytes());
@@ -129,6 +138,9 @@ pub fn apply_one(root: &Root, item: &PlanItem) -> Result<Applied> {
             item.path.display()
         );
     }
+    // From the fd we checked and read: the attributes of exactly this file.
+    let xattrs = crate::xattr::read_all(&file)
+        .map_err(|e| anyhow::anyhow!("{}: {e}; not rewriting it", item.path.display()))?;
     remove_stale_temps(&item.path);
     let record = BackupRecord {
         format: RECORD_FORMAT,
@@ -139,19 +151,38 @@ pub fn apply_one(root: &Root, item: &PlanItem) -> Result<Applied> {
         original_sha256: original_sha,
         patched_sha256: sha256_hex(item.repaired.as_bytes()),
         created: now(),
+        xattrs: backup::xattrs_to_record(&xattrs),
         stale: None,
     };
     let backup = backup::store(root, &record, &on_disk)?;
     maybe_kill(kill, "backup");
-    fsutil::atomic_write(&item.path, item.repaired.as_bytes(), attrs, |step| {
-        maybe_kill(kill, step_name(step))
-    })?;
+    let written = fsutil::atomic_write_with_xattrs(
+        &item.path,
+        item.repaired.as_bytes(),
+        attrs,
+        Some(&xattrs),
+        |step| maybe_kill(kill, step_name(step)),
+    );
+    if let Err(e) = written {
+        // The script is unchanged (the rename is the last step that can fail before it is
+        // replaced): a backup of it would only be a stale record for `--revert` to trip on.
+        if let Err(d) = backup::discard(&backup) {
+            return Err(e.context(format!("{d:#}")));
+        }
+        return Err(e);
+    }
     Ok(Applied { backup })
 }
 
-/// Writes `data` over `path` (which must hold `expected_sha`), with the same checks as a patch.
-/// Used by `--revert`.
-pub fn replace_checked(root: &Root, path: &Path, expected_sha: &str, data: &[u8]) -> Result<()> {
+/// Writes `data` over `path` (which must hold `expected_sha`), with the same checks as a patch,
+/// giving the new file exactly `xattrs`. Used by `--revert`.
+pub fn replace_checked(
+    root: &Root,
+    path: &Path,
+    expected_sha: &str,
+    data: &[u8],
+    xattrs: &[crate::xattr::Xattr],
+) -> Result<()> {
     let kill = kill_point(root);
     let file = fsutil::open_nofollow(path)
         .with_context(|| format!("refusing to rewrite {}", path.display()))?;
@@ -170,7 +201,7 @@ pub fn replace_checked(root: &Root, path: &Path, expected_sha: &str, data: &[u8]
         );
     }
     remove_stale_temps(path);
-    fsutil::atomic_write(path, data, attrs, |step| {
+    fsutil::atomic_write_with_xattrs(path, data, attrs, Some(xattrs), |step| {
         maybe_kill(kill.as_deref(), step_name(step))
     })
 }
@@ -263,6 +294,19 @@ mod tests {
             !backup::dir(&root).exists(),
             "no backup for a refused script"
         );
+    }
+
+    #[test]
+    fn refuses_a_result_larger_than_the_tool_reads() {
+        let (_d, root, mut item) = setup("#!/bin/sh\nstop\n");
+        item.repaired = "#".repeat(fsutil::MAX_TEXT_FILE as usize + 1);
+        let e = format!("{:#}", apply_one(&root, &item).unwrap_err());
+        assert!(
+            e.contains("would grow from 15 bytes to 1048577 bytes"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&item.path).unwrap(), item.original);
+        assert!(!backup::dir(&root).exists(), "no backup");
     }
 
     #[test]

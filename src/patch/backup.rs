@@ -9,6 +9,7 @@
 use crate::dpkg::info::ScriptKind;
 use crate::fsutil::{self, FileAttrs};
 use crate::root::Root;
+use crate::xattr::{Xattr, MAX_XATTRS, MAX_XATTR_VALUE};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,9 +35,66 @@ pub struct BackupRecord {
     pub patched_sha256: String,
     /// Seconds since the epoch.
     pub created: u64,
+    /// The original's extended attributes (`--revert` gives the restored file exactly
+    /// these); absent in records of scripts that had none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xattrs: Vec<XattrRecord>,
     /// Set when `--revert` found the installed script replaced by something we did not write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale: Option<String>,
+}
+
+/// One extended attribute in a record: the value in hex (values are bytes, often binary).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XattrRecord {
+    pub name: String,
+    pub value_hex: String,
+}
+
+/// The record form of a file's extended attributes.
+pub fn xattrs_to_record(xattrs: &[Xattr]) -> Vec<XattrRecord> {
+    xattrs
+        .iter()
+        .map(|x| XattrRecord {
+            name: x.name.clone(),
+            value_hex: x.value.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+        .collect()
+}
+
+/// The extended attributes a record keeps, checked against the same bounds as when read.
+pub fn xattrs_of(record: &BackupRecord) -> Result<Vec<Xattr>> {
+    if record.xattrs.len() > MAX_XATTRS {
+        bail!(
+            "the backup record keeps {} extended attributes, more than {MAX_XATTRS}",
+            record.xattrs.len()
+        );
+    }
+    record
+        .xattrs
+        .iter()
+        .map(|x| {
+            crate::xattr::c_name(&x.name).map_err(|e| anyhow::anyhow!("backup record: {e}"))?;
+            let hex = x.value_hex.as_bytes();
+            if hex.len() % 2 != 0 || hex.len() / 2 > MAX_XATTR_VALUE {
+                bail!("backup record: the value of {} is not valid", x.name);
+            }
+            let value = hex
+                .chunks(2)
+                .map(|p| {
+                    std::str::from_utf8(p)
+                        .ok()
+                        .and_then(|p| u8::from_str_radix(p, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+                .with_context(|| format!("backup record: the value of {} is not hex", x.name))?;
+            Ok(Xattr {
+                name: x.name.clone(),
+                value,
+            })
+        })
+        .collect()
 }
 
 /// Whether a backup still describes the installed script.
@@ -149,6 +207,19 @@ fn write_record(path: &Path, record: &BackupRecord) -> Result<()> {
     text.push('\n');
     fsutil::atomic_write(path, text.as_bytes(), me, |_| {})
         .with_context(|| format!("cannot write the backup record {}", path.display()))
+}
+
+/// Takes back a backup just stored by a write that then failed: the script was left as it
+/// was, so nothing is kept of the attempt (record first: a record never lacks its bytes).
+pub fn discard(orig: &Path) -> Result<()> {
+    for p in [orig.with_extension("json"), orig.to_path_buf()] {
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", p.display())),
+        }
+    }
+    Ok(())
 }
 
 /// Records the reason a backup can no longer be restored.
@@ -355,6 +426,7 @@ mod tests {
             original_sha256: sha256_hex(orig),
             patched_sha256: sha256_hex(patched),
             created: 1,
+            xattrs: Vec::new(),
             stale: None,
         }
     }

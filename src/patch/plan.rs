@@ -89,6 +89,12 @@ pub fn plan(scripts: &[InstalledScript], watched_units: &[&str], repair: RepairF
         units.sort();
         units.dedup();
         match repair(text, analysis, watched_units) {
+            // Every guarded stop adds text: a script just under the limit can grow past what
+            // this tool reads, and then `--revert` (and every later audit) would refuse the
+            // very file we wrote. Refuse the repair instead, before anything is written.
+            Some(repaired) if repaired.len() as u64 > crate::fsutil::MAX_TEXT_FILE => out
+                .refusals
+                .push(refuse(too_big(&s.path, text.len(), repaired.len()))),
             Some(repaired) if repaired != *text => out.items.push(PlanItem {
                 package: package.clone(),
                 version: s
@@ -111,6 +117,16 @@ pub fn plan(scripts: &[InstalledScript], watched_units: &[&str], repair: RepairF
         }
     }
     out
+}
+
+/// The one line for a repair that would outgrow [`crate::fsutil::MAX_TEXT_FILE`].
+pub fn too_big(path: &std::path::Path, original: usize, repaired: usize) -> String {
+    format!(
+        "{} would grow from {original} bytes to {repaired} bytes, more than the {} bytes this \
+         tool reads (patch --revert could not restore it); not rewriting it",
+        path.display(),
+        crate::fsutil::MAX_TEXT_FILE
+    )
 }
 
 /// "lines 12-14, 20" for messages.

@@ -68,7 +68,8 @@ fn revert_one(root: &Root, b: &BackupInfo) -> Reverted {
     }
     let result = backup::read_original(b)
         .and_then(|orig| {
-            apply::replace_checked(root, path, &b.record.patched_sha256, &orig)?;
+            let xattrs = backup::xattrs_of(&b.record)?;
+            apply::replace_checked(root, path, &b.record.patched_sha256, &orig, &xattrs)?;
             backup::remove(b)
         })
         .map(|()| Reverted::Restored(format!("{}: restored {}", label(b), path.display())));
