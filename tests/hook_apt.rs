@@ -581,22 +581,20 @@ fn stale_records_are_ignored() {
         ),
         (
             "too old",
-            |r, now| {
-                r["created"] = (now - 7 * 3600).into();
-                r["updated"] = (now - 7 * 3600).into();
-            },
-            "older than max_snapshot_age_secs = 21600",
+            // Ages are on CLOCK_BOOTTIME (`now` is it): 120 s before now, with a 60 s limit.
+            |r, now| r["updated_boot"] = (now - 120).into(),
+            "older than max_snapshot_age_secs = 60",
         ),
         (
             "from the future",
-            |r, now| r["updated"] = (now + 4000).into(),
+            |r, now| r["updated_boot"] = (now + 4000).into(),
             "its time is in the future",
         ),
     ];
     for (name, make_stale, why) in cases {
         let a = apt_root(
             &[containerd(C1), containerd(C2), docker(D1)],
-            "jit_patch = false\n",
+            "jit_patch = false\nmax_snapshot_age_secs = 60\n",
         );
         a.installed_v1();
         // Leave a record open (a step whose post never ran), then make it stale.
@@ -618,10 +616,13 @@ fn stale_records_are_ignored() {
             .clone();
         assert_eq!(docker["active_state"], "active", "{rec}");
         assert!(!a.t.is_active("docker.service"), "the reinstall stopped it");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        // CLOCK_BOOTTIME in seconds: /proc/uptime counts on it.
+        let uptime = std::fs::read_to_string("/proc/uptime").unwrap();
+        let now = uptime.split('.').next().unwrap().parse::<u64>().unwrap();
+        assert!(
+            now > 300,
+            "this test needs an uptime over 5 minutes (it is {now} s)"
+        );
         make_stale(&mut rec, now);
         let stale = serde_json::to_vec(&rec).unwrap();
 
