@@ -6,6 +6,10 @@
 //! Module map (one job each):
 //! - [`root`] — every path the tool touches, relative to `--root` (like `dpkg --root`).
 //! - [`fsutil`] — root-safe file reading (no symlinks, size cap) and atomic writing.
+//! - [`xattr`] — extended attributes through file descriptors (kept by `patch`/`--revert`).
+//! - [`escape`] — control characters escaped at every sink (stderr, stdout, journal).
+//! - `output` — `outln!`/`errln!`: printing that never panics.
+//! - `children` — the live child process groups, killed by the watchdog and signal path.
 //! - [`dpkg`] — the dpkg database, maintainer scripts, versions, dpkg.log, `.deb`s, locks.
 //! - [`scripts`] — what a maintainer script does to watched units, and its repair.
 //! - [`units`] — systemd unit files as systemd resolves them, and stop propagation.
