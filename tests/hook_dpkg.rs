@@ -820,20 +820,27 @@ fn non_utf8_arguments_are_one_line_never_a_panic() {
     }
 }
 
-/// Fault case 11: control characters from a maintainer script reach neither apt's terminal nor
-/// the journal's copy: the hook escapes every value it prints.
-#[test]
-fn control_characters_in_a_script_are_escaped_in_the_hook_lines() {
+/// A focal node whose installed docker.io prerm carries an OSC title sequence, BEL and a
+/// clear-screen on its harmful stop line.
+fn focal_with_evil_docker_prerm() -> (TestRoot, PathBuf) {
     let t = TestRoot::new();
     t.set_units(&shapes::focal_units());
     let debs = t.path().join("debs");
     let evil = shapes::DOCKER_PRERM_ALWAYS_STOP.replace(
-        ">/dev/null || true",
-        ">/dev/null || true # \x1b]0;owned\x07\x1b[2J",
+        "'docker.service' 'docker.socket'",
+        "'docker.service' 'docker.socket' # \x1b]0;owned\x07\x1b[2J",
     );
     let c1 = containerd(C1).build(&debs);
     let d1 = docker("19.03.8-0ubuntu1", &evil).build(&debs);
     ok(&t.dpkg(&["-i", c1.to_str().unwrap(), d1.to_str().unwrap()], false));
+    (t, debs)
+}
+
+/// Fault case 11: control characters from a maintainer script reach neither apt's terminal nor
+/// the journal's copy: the hook escapes every value it prints.
+#[test]
+fn control_characters_in_a_script_are_escaped_in_the_hook_lines() {
+    let (t, debs) = focal_with_evil_docker_prerm();
     let d2 = docker("19.03.8-0ubuntu2", shapes::DOCKER_PRERM_REMOVE_ONLY).build(&debs);
     let o = t.dpkg(&["-i", d2.to_str().unwrap()], true);
     let out = ok(&o);
@@ -851,16 +858,7 @@ fn control_characters_in_a_script_are_escaped_in_the_hook_lines() {
 /// has it escaped (text and nagios), with and without colour.
 #[test]
 fn control_characters_in_a_script_are_escaped_by_audit() {
-    let t = TestRoot::new();
-    t.set_units(&shapes::focal_units());
-    let debs = t.path().join("debs");
-    let evil = shapes::DOCKER_PRERM_ALWAYS_STOP.replace(
-        "'docker.service' 'docker.socket'",
-        "'docker.service' 'docker.socket' # \x1b]0;owned\x07\x1b[2J",
-    );
-    let c1 = containerd(C1).build(&debs);
-    let d1 = docker("19.03.8-0ubuntu1", &evil).build(&debs);
-    ok(&t.dpkg(&["-i", c1.to_str().unwrap(), d1.to_str().unwrap()], false));
+    let (t, _debs) = focal_with_evil_docker_prerm();
     for args in [
         &["audit", "--color", "never"][..],
         &["audit", "--color", "always"][..],
