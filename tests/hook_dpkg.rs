@@ -881,3 +881,25 @@ fn control_characters_in_a_script_are_escaped_by_audit() {
         );
     }
 }
+
+/// Fault case 4, the other half: when the just-in-time guard cannot run at all (here: dpkg's
+/// lock is held by someone else), that is an event — events.jsonl and the journal — not only
+/// a line in apt's scrollback.
+#[test]
+fn a_guard_that_cannot_run_is_an_event() {
+    let (t, debs) = focal();
+    let (_c2, s) = containerd_upgrade_stream(&debs);
+    let _holder = support::LockHolder::new(&t.path().join("var/lib/dpkg/lock"));
+    let o = hook_with_input(&t, "apt-pkgs", &s, &[]);
+    assert!(o.status.success());
+    let out = text(&o);
+    assert!(out.contains("just-in-time guard: "), "{out}");
+    let events =
+        std::fs::read_to_string(t.path().join("var/log/docker-upgrade-guard/events.jsonl"))
+            .unwrap_or_default();
+    let ev = events
+        .lines()
+        .find(|l| l.contains("just-in-time guard"))
+        .unwrap_or_else(|| panic!("no guard event: {events:?}\n{out}"));
+    assert!(ev.contains("\"kind\":\"error\""), "{ev}");
+}

@@ -136,9 +136,21 @@ fn jit(env: &Env, packages: &[String]) -> Vec<JitOutcome> {
             outcomes
         }
         Err(e) => {
-            say(&format!(
+            let line = format!(
                 "just-in-time guard: {e:#}; the post stage will still start what gets stopped"
-            ));
+            );
+            say(&line);
+            // A guard that could not run is trouble the admin must see later too (journal,
+            // events.jsonl, `status`), not only in apt's scrollback.
+            let ev = crate::events::Event {
+                time: crate::events::rfc3339(now_secs()),
+                kind: "error".into(),
+                message: line,
+                ..Default::default()
+            };
+            if let Err(e) = crate::events::record(&env.root, &ev) {
+                say(&format!("cannot record the event: {e:#}"));
+            }
             Vec::new()
         }
     }
