@@ -50,8 +50,8 @@ fn config(t: &TestRoot, text: &str) {
     t.write("/etc/docker-upgrade-guard/config.toml", text);
 }
 
-/// Runs a hook stage with `stdin` as apt's stream.
-fn hook_with_input(t: &TestRoot, stage: &str, stdin: &str, env: &[(&str, &str)]) -> Output {
+/// The command for one hook stage on `t`, outside apt and not suspended.
+fn hook_cmd(t: &TestRoot, stage: &str) -> Command {
     let mut c = Command::new(BIN);
     c.arg("--root")
         .arg(t.path())
@@ -59,8 +59,14 @@ fn hook_with_input(t: &TestRoot, stage: &str, stdin: &str, env: &[(&str, &str)])
         .arg(t.systemctl())
         .args(["hook", stage])
         .env_remove("DPKG_FRONTEND_LOCKED")
-        .env_remove("DOCKER_UPGRADE_GUARD_SUSPEND")
-        .stdin(Stdio::piped())
+        .env_remove("DOCKER_UPGRADE_GUARD_SUSPEND");
+    c
+}
+
+/// Runs a hook stage with `stdin` as apt's stream.
+fn hook_with_input(t: &TestRoot, stage: &str, stdin: &str, env: &[(&str, &str)]) -> Output {
+    let mut c = hook_cmd(t, stage);
+    c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -704,12 +710,7 @@ fn blocked_stderr_does_not_defeat_the_budget_or_sigterm() {
         ok(&t.dpkg(&["-i", c2.to_str().unwrap()], false));
         let (_keep_read_end, w) = full_pipe();
         let begin = Instant::now();
-        let mut child = Command::new(BIN)
-            .arg("--root")
-            .arg(t.path())
-            .arg("--systemctl")
-            .arg(t.systemctl())
-            .args(["hook", "apt-post"])
+        let mut child = hook_cmd(&t, "apt-post")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(w))
@@ -762,13 +763,7 @@ fn guard_patches_with_stderr_a_broken_pipe() {
     let (_c2, s) = containerd_upgrade_stream(&debs);
     let (r, w) = nix::unistd::pipe().unwrap();
     drop(r); // broken pipe: every write to stderr fails with EPIPE
-    let mut child = Command::new(BIN)
-        .arg("--root")
-        .arg(t.path())
-        .arg("--systemctl")
-        .arg(t.systemctl())
-        .args(["hook", "apt-pkgs"])
-        .env_remove("DPKG_FRONTEND_LOCKED")
+    let mut child = hook_cmd(&t, "apt-pkgs")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::from(w))
