@@ -38,12 +38,16 @@ fn step_name(step: WriteStep) -> &'static str {
 
 /// The kill point requested for this run, if the knob may be honoured at all.
 pub fn kill_point(root: &Root) -> Option<String> {
+    kill_point_from(root, std::env::var(KILL_ENV).ok())
+}
+
+/// [`kill_point`] on a given value of the knob: tests check the rule without changing the
+/// environment of a process whose other threads spawn children.
+pub fn kill_point_from(root: &Root, knob: Option<String>) -> Option<String> {
     if !cfg!(debug_assertions) || root.is_host() {
         return None;
     }
-    std::env::var(KILL_ENV)
-        .ok()
-        .filter(|p| KILL_POINTS.contains(&p.as_str()))
+    knob.filter(|p| KILL_POINTS.contains(&p.as_str()))
 }
 
 fn maybe_kill(kill: Option<&str>, point: &str) {

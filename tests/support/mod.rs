@@ -1,8 +1,7 @@
 //! Shared helpers for the integration tests: small `.deb`s built with the real `dpkg-deb`,
 //! a temp root managed by the real `dpkg --root`, and the recording `systemctl` stand-in.
 //!
-//! Use from a test file with `mod support;`.
-#![allow(dead_code)]
+//! Used by every module of the integration crate as `crate::support`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -2,13 +2,11 @@
 //! (tests/fixtures/audit/: `bookworm` = Debian's real scripts and units; `focal` and
 //! `docker-io-prerm` are layered on top of it).
 
-mod support;
-
+use crate::support::BIN;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::BIN;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit")

@@ -10,10 +10,9 @@
 //! - guard on (the default): the upgrade stops nothing; containerd, upgraded but still running
 //!   the old binary, is restarted after the operation (`containerd_after_upgrade = "restart"`,
 //!   docker restarts with it through BindsTo= and answers `/_ping`), or left alone ("leave").
-mod support;
+use crate::support::{ok, shapes, AptRoot, Deb, TestRoot};
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use support::{ok, shapes, AptRoot, Deb, TestRoot};
 
 pub const C1: &str = "1.3.3-0ubuntu2";
 pub const C2: &str = "1.3.3-0ubuntu2.1";

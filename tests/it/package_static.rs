@@ -8,7 +8,7 @@
 //! `cargo test` and run by `scripts/test` after the package is built:
 //!
 //!   DOCKER_UPGRADE_GUARD_STATIC_BIN=path/to/docker-upgrade-guard \
-//!       cargo test --test package_static -- --ignored
+//!       cargo test --test it package_static:: -- --ignored
 //!
 //! Without the variable, the binary from the release build in the target directory is used.
 

@@ -2,13 +2,12 @@
 //! containerd) records that stop in the stand-in service manager without `patch`, and none after
 //! it; revert is byte-identical; every refusal says why.
 
-mod support;
+use crate::support::{ok, shapes, Deb, TestRoot};
 use docker_upgrade_guard::dpkg::info::ScriptKind;
 use docker_upgrade_guard::patch::backup::{self, sha256_hex, BackupState};
 use docker_upgrade_guard::root::Root;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use support::{ok, shapes, Deb, TestRoot};
 
 const DOCKER_V1: &str = "19.03.8-0ubuntu1";
 const DOCKER_V2: &str = "19.03.8-0ubuntu1.1";
@@ -301,7 +300,7 @@ fn refuses_group_writable() {
 fn refuses_when_dpkg_lock_is_held() {
     let s = Scenario::docker();
     let lock = s.t.path().join("var/lib/dpkg/lock");
-    let holder = support::LockHolder::new(&lock);
+    let holder = crate::support::LockHolder::new(&lock);
     refused(
         &s,
         &format!(
@@ -337,7 +336,7 @@ fn refuses_a_script_it_cannot_follow() {
 fn jit_guard_patches_inside_apt_while_apt_holds_the_frontend_lock() {
     let s = Scenario::containerd();
     let frontend = s.t.path().join("var/lib/dpkg/lock-frontend");
-    let apt = support::LockHolder::new(&frontend);
+    let apt = crate::support::LockHolder::new(&frontend);
     let config = docker_upgrade_guard::config::Config::default();
     let lines = docker_upgrade_guard::patch::jit_guard(
         &s.root(),
@@ -379,7 +378,7 @@ fn binary_killed_after_every_step_leaves_original_or_patched() {
     for point in docker_upgrade_guard::patch::apply::KILL_POINTS {
         let s = Scenario::docker();
         let prerm = s.info("docker.io.prerm");
-        let o = std::process::Command::new(support::BIN)
+        let o = std::process::Command::new(crate::support::BIN)
             .arg("--root")
             .arg(s.t.path())
             .arg("patch")

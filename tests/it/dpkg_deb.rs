@@ -1,14 +1,12 @@
 //! `.deb` reading against real packages built with `dpkg-deb --build`.
 
-mod support;
-
+use crate::support::{shapes, Deb};
 use docker_upgrade_guard::dpkg::deb::{cached_candidate, control_script, fields};
 use docker_upgrade_guard::dpkg::info::ScriptKind;
 use docker_upgrade_guard::dpkg::version::Version;
 use docker_upgrade_guard::root::Root;
 use std::path::Path;
 use std::process::Command;
-use support::{shapes, Deb};
 
 #[test]
 fn reads_fields_and_control_scripts() {
@@ -41,11 +39,19 @@ fn reads_fields_and_control_scripts() {
     assert_eq!(control_script(&deb, ScriptKind::Postrm).unwrap(), None);
     assert_eq!(control_script(&deb, ScriptKind::Preinst).unwrap(), None);
 
-    // A relative path that looks like an option is still a file name to dpkg-deb. (No
-    // other test in this file depends on the current directory.)
-    std::fs::copy(&deb, out.path().join("-odd.deb")).unwrap();
-    std::env::set_current_dir(out.path()).unwrap();
-    let (name, _) = fields(Path::new("-odd.deb")).unwrap();
+    // A relative path that looks like an option is still a file name to dpkg-deb. The tests
+    // share one process, so the current directory is not changed: the file is made in it
+    // (cargo runs tests in the package root) under a name no other test uses, and removed.
+    let odd = format!("-odd-{}.deb", std::process::id());
+    struct Remove<'a>(&'a str);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    std::fs::copy(&deb, &odd).unwrap();
+    let _gone = Remove(&odd);
+    let (name, _) = fields(Path::new(&odd)).unwrap();
     assert_eq!(name, "docker.io");
 }
 

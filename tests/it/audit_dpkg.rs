@@ -2,10 +2,8 @@
 //! docker on upgrade, installed with `dpkg --root`; the fixed version given as a .deb with
 //! `--against`, and found in apt's archive cache.
 
-mod support;
-
+use crate::support::{ok, shapes, Deb, TestRoot};
 use serde_json::Value;
-use support::{ok, shapes, Deb, TestRoot};
 
 fn v1() -> Deb {
     Deb::new("docker.io", "19.03.8-0ubuntu1")

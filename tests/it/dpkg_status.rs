@@ -1,10 +1,8 @@
 //! `StatusDb::load` against databases written by the real dpkg, including a journal
 //! (`updates/`) captured from inside a maintainer script, while dpkg had not folded it yet.
 
-mod support;
-
+use crate::support::{ok, Deb, TestRoot};
 use docker_upgrade_guard::dpkg::status::{State, StatusDb};
-use support::{ok, Deb, TestRoot};
 
 /// A postinst that copies the live database (status + journal) to `<root>/snap/`.
 const SNAPSHOT_POSTINST: &str = "#!/bin/sh\nset -e\nrm -rf \"$DPKG_ROOT/snap\"\nmkdir -p \"$DPKG_ROOT/snap\"\ncp -a \"$DPKG_ADMINDIR/status\" \"$DPKG_ADMINDIR/updates\" \"$DPKG_ROOT/snap/\"\n";

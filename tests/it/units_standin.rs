@@ -1,15 +1,13 @@
 //! The service layer against the project's recording systemctl stand-in, and unit resolution
 //! cross-checked against the stand-in's own model of stop propagation.
 
-mod support;
-
+use crate::support::{shapes, TestRoot};
 use docker_upgrade_guard::health;
 use docker_upgrade_guard::root::Root;
 use docker_upgrade_guard::service::{ServiceManager, Systemctl};
 use docker_upgrade_guard::units;
 use std::process::Command;
 use std::time::Duration;
-use support::{shapes, TestRoot};
 
 const UNITS: [&str; 3] = ["containerd.service", "docker.socket", "docker.service"];
 

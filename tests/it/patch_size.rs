@@ -2,12 +2,11 @@
 //! a repair whose result is larger than `fsutil::MAX_TEXT_FILE` is refused before anything is
 //! written.
 
-mod support;
+use crate::support::{ok, shapes, TestRoot};
 use docker_upgrade_guard::fsutil::MAX_TEXT_FILE;
 use docker_upgrade_guard::patch::backup;
 use docker_upgrade_guard::root::Root;
 use std::os::unix::fs::PermissionsExt;
-use support::{ok, shapes, TestRoot};
 
 /// The always-stop block of containerd's prerm, repeated until the script is just under the
 /// limit: every copy is guarded by the repair, so the repaired text grows past it.

@@ -208,7 +208,11 @@ fn a_security_attribute_that_cannot_be_set_refuses_the_patch() {
 
     use std::os::unix::process::CommandExt;
     let o = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_patch_as_nobody", "--nocapture"])
+        .args([
+            "--exact",
+            "patch_xattr::child_patch_as_nobody",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, &path)
         .uid(NOBODY)
         .gid(NOBODY)

@@ -5,8 +5,7 @@
 //! records the stop; with it, Pre-Install-Pkgs patches the old prerm before dpkg runs it and
 //! nothing is stopped.
 
-mod support;
-use support::{ok, shapes, AptRoot, Deb, TestRoot};
+use crate::support::{ok, shapes, AptRoot, Deb, TestRoot};
 
 const V1: &str = "19.03.8-0ubuntu1";
 const V2: &str = "19.03.8-0ubuntu1.1";

@@ -72,10 +72,15 @@ fn setup() -> (tempfile::TempDir, Root) {
 
 fn run_victim(root: &Root, mode: &str, kill: Option<&str>) -> std::process::ExitStatus {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "victim", "--nocapture", "--test-threads=1"])
-        .env(ROOT_ENV, root.dir())
-        .env(MODE_ENV, mode)
-        .env_remove(KILL_ENV);
+    cmd.args([
+        "--exact",
+        "patch_kill::victim",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ROOT_ENV, root.dir())
+    .env(MODE_ENV, mode)
+    .env_remove(KILL_ENV);
     if let Some(k) = kill {
         cmd.env(KILL_ENV, k);
     }
@@ -182,9 +187,15 @@ fn kill_after_every_step_of_revert() {
 
 #[test]
 fn knob_is_ignored_for_the_host_root() {
-    std::env::set_var(KILL_ENV, "renamed");
-    assert_eq!(apply::kill_point(&Root::host()), None);
+    let knob = || Some("renamed".to_string());
+    assert_eq!(apply::kill_point_from(&Root::host(), knob()), None);
     let expected = cfg!(debug_assertions).then(|| "renamed".to_string());
-    assert_eq!(apply::kill_point(&Root::new("/tmp/x")), expected);
-    std::env::remove_var(KILL_ENV);
+    assert_eq!(
+        apply::kill_point_from(&Root::new("/tmp/x"), knob()),
+        expected
+    );
+    assert_eq!(
+        apply::kill_point_from(&Root::new("/tmp/x"), Some("nowhere".into())),
+        None
+    );
 }

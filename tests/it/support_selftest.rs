@@ -2,8 +2,7 @@
 //! real dpkg with no hook, stops docker through BindsTo= in the stand-in and nothing starts it.
 //! This is the outage the product exists to prevent; if the harness cannot reproduce it, the
 //! hook tests prove nothing.
-mod support;
-use support::{ok, shapes, TestRoot};
+use crate::support::{ok, shapes, TestRoot};
 
 #[test]
 fn harness_reproduces_the_focal_outage_without_the_tool() {

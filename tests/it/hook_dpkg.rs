@@ -1,11 +1,10 @@
 //! The hook against the real dpkg in a temp root, with the recording systemctl stand-in:
 //! what it starts, in which order, what it prints, what it must leave alone, and its faults.
-mod support;
+use crate::support::{ok, shapes, Deb, TestRoot, BIN};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::{ok, shapes, Deb, TestRoot, BIN};
 
 const C1: &str = "1.3.3-0ubuntu2";
 const C2: &str = "1.3.3-0ubuntu2.1";
@@ -884,7 +883,7 @@ fn control_characters_in_a_script_are_escaped_by_audit() {
 fn a_guard_that_cannot_run_is_an_event() {
     let (t, debs) = focal();
     let (_c2, s) = containerd_upgrade_stream(&debs);
-    let _holder = support::LockHolder::new(&t.path().join("var/lib/dpkg/lock"));
+    let _holder = crate::support::LockHolder::new(&t.path().join("var/lib/dpkg/lock"));
     let o = hook_with_input(&t, "apt-pkgs", &s, &[]);
     assert!(o.status.success());
     let out = text(&o);

@@ -1,10 +1,9 @@
 //! dpkg's locks: another process holding `lock-frontend` or `lock` (with the fcntl record lock
 //! dpkg and apt use) makes us refuse, naming the lock and the holder's pid.
 
-mod support;
+use crate::support::LockHolder as Holder;
 use docker_upgrade_guard::dpkg::lock;
 use std::process::Command;
-use support::LockHolder as Holder;
 
 #[test]
 fn frontend_lock_held_is_refused_with_pid() {

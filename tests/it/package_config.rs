@@ -5,7 +5,7 @@
 use docker_upgrade_guard::config::{Config, ContainerdAfterUpgrade};
 use std::collections::BTreeSet;
 
-const SHIPPED: &str = include_str!("../etc/config.toml");
+const SHIPPED: &str = include_str!("../../etc/config.toml");
 
 /// The file with every `#key = value` line uncommented (prose comments have a space after `#`).
 fn uncommented() -> String {
