@@ -65,7 +65,7 @@ def golden(rootfs, fixdir, workdir, log):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
             return path
-        root = workdir / "dug-golden"
+        root = workdir / f"dug-golden-{os.getpid()}"
         extract(rootfs, root)
         try:
             offline_apt(root)
