@@ -28,6 +28,7 @@ mod children;
 pub mod cli;
 pub mod config;
 pub mod dpkg;
+pub mod engine;
 pub mod escape;
 pub mod events;
 pub mod fsutil;
