@@ -80,6 +80,10 @@ pub struct Record {
     /// Units whose start already failed in this transaction: never tried twice.
     #[serde(default)]
     pub failed_starts: Vec<String>,
+    /// The running containers before the operation (absent in older records, and when
+    /// docker.service was not active or its API did not answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containers: Option<super::containers::Before>,
 }
 
 impl Record {
@@ -153,6 +157,9 @@ impl Record {
         self.updated_boot = self.updated_boot.max(newer.updated_boot);
         if self.command_line.is_none() {
             self.command_line = newer.command_line;
+        }
+        if self.containers.is_none() {
+            self.containers = newer.containers;
         }
     }
 }
@@ -376,6 +383,7 @@ pub(crate) mod tests {
             actions: vec![],
             harmful: vec![],
             failed_starts: vec![],
+            containers: None,
         }
     }
 

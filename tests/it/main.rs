@@ -14,6 +14,7 @@ mod dpkg_status;
 mod dpkg_version;
 mod engine_client;
 mod hook_apt;
+mod hook_containers;
 mod hook_dpkg;
 mod package_config;
 mod package_static;

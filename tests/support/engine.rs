@@ -125,7 +125,6 @@ impl StandIn {
     }
 
     /// Behaves like dockerd under the systemctl stand-in whose state file is `state_json`.
-    #[allow(dead_code)] // the hook tests use it
     pub fn follow_systemctl(&self, state_json: &Path) {
         let mut s = self.state.lock().unwrap();
         s.last_pid = docker_pid(state_json);
