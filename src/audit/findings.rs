@@ -35,6 +35,9 @@ pub enum Kind {
     Unknown,
     /// A script we patched earlier: safe because patched.
     Patched,
+    /// A postinst restarts docker on upgrade (live-restore off): containers without a restart
+    /// policy stay down (see `audit::containers`).
+    Restart,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
