@@ -222,3 +222,34 @@ fn a_stopped_docker_is_never_asked() {
     assert!(container_lines(&out).is_empty(), "{out}");
     assert_eq!(s.connections(), 0, "{:?}\n{out}", s.requests());
 }
+
+/// The Ubuntu focal/bionic docker.io shape: the prerm leaves docker alone, the postinst
+/// `try-restart`s it on upgrade. Docker runs afterwards (nothing to start), but its main PID
+/// changed: the containers without a restart policy are named all the same.
+#[test]
+fn a_postinst_try_restart_is_reported_the_same_way() {
+    const POSTINST: &str = "#!/bin/sh\nset -e\nif [ \"$1\" = configure ] && [ -n \"$2\" ]; then\n\tdeb-systemd-invoke try-restart 'docker.service' 'docker.socket' >/dev/null || true\nfi\n";
+    let d3 = "19.03.8-0ubuntu1.2";
+    let ubuntu =
+        crate::support::shapes::docker_deb(d3, crate::support::shapes::DOCKER_PRERM_REMOVE_ONLY)
+            .script("postinst", POSTINST);
+    let (a, s) = node("", three());
+    a.publish(&[ubuntu]);
+    let pid = a.t.state()["units"]["docker.service"]["main_pid"].as_u64();
+    let out = a.install(&[("docker.io", d3)]);
+    assert_ne!(
+        a.t.state()["units"]["docker.service"]["main_pid"].as_u64(),
+        pid,
+        "{out}"
+    );
+    assert_eq!(
+        container_lines(&out),
+        [
+            format!("docker-upgrade-guard: container web (nginx:1.25, restart policy no) was running before the upgrade of docker.io {D1} → {d3} and is not running now"),
+            format!("docker-upgrade-guard: container db (postgres:16, restart policy no) was running before the upgrade of docker.io {D1} → {d3} and is not running now"),
+            "docker-upgrade-guard: 1 of 3 containers came back by their restart policy; 2 did not: web, db".to_string(),
+        ],
+        "{out}"
+    );
+    assert_eq!(s.state.lock().unwrap().while_down, 0);
+}
