@@ -83,7 +83,8 @@ struct RawConfig {
     max_snapshot_age_secs: Option<u64>,
     jit_patch: Option<bool>,
     containerd_after_upgrade: Option<ContainerdAfterUpgrade>,
-    restart_containers: Option<RestartContainers>,
+    /// A string checked by hand: a second enum through toml's deserializer costs ~2 KiB.
+    restart_containers: Option<String>,
 }
 
 /// Loads the config under `root`; a missing file gives the defaults. Unknown keys and bad
@@ -146,7 +147,19 @@ pub fn parse(text: &str) -> anyhow::Result<Config> {
         containerd_after_upgrade: raw
             .containerd_after_upgrade
             .unwrap_or(d.containerd_after_upgrade),
-        restart_containers: raw.restart_containers.unwrap_or(d.restart_containers),
+        restart_containers: match raw.restart_containers.as_deref() {
+            None | Some("never") => RestartContainers::Never,
+            Some("previously-running") => RestartContainers::PreviouslyRunning,
+            Some(v) => {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("restart_containers"))
+                    .map_or(0, |i| i + 1);
+                anyhow::bail!(
+                    "line {line}: restart_containers = {v:?}: expected \"never\" or \"previously-running\""
+                );
+            }
+        },
     };
     for u in &c.units {
         if !valid_unit(u) {

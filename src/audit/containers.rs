@@ -40,19 +40,22 @@ pub fn restart_findings(facts: &Facts) -> Vec<Finding> {
             continue;
         };
         let a = classify::analyse(&reading.text);
-        let yes = |ops: &[UnitOp]| match a.query(ops, DOCKER, "configure") {
-            Answer::Yes(sites) => sites,
-            _ => Vec::new(),
-        };
-        let mut sites = yes(&[UnitOp::Restart, UnitOp::TryRestart]);
-        let stops = yes(&[UnitOp::Stop]);
-        if !stops.is_empty() && !yes(&[UnitOp::Start]).is_empty() {
-            sites.extend(stops);
-        }
+        let on = |ops: &[UnitOp]| matches!(a.query(ops, DOCKER, "configure"), Answer::Yes(_));
+        let stop_start = on(&[UnitOp::Stop]) && on(&[UnitOp::Start]);
+        // In script order: restarts, and the stops of a stop-then-start.
+        let sites: Vec<&classify::Site> = a
+            .sites
+            .iter()
+            .filter(|s| s.units.iter().any(|u| u == DOCKER))
+            .filter(|s| s.runs_on("configure") != classify::Tri::No)
+            .filter(|s| {
+                matches!(s.op, UnitOp::Restart | UnitOp::TryRestart)
+                    || (stop_start && s.op == UnitOp::Stop)
+            })
+            .collect();
         if sites.is_empty() {
             continue;
         }
-        sites.sort_by_key(|s| s.lines);
         let file = script.path.display().to_string();
         let evidence: Vec<EvidenceLine> = sites
             .iter()

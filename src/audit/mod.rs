@@ -73,8 +73,12 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     };
     let facts = collect::collect(&ctx.root, &packages, &config.units);
     let mut findings = findings::evaluate(&facts);
-    findings.extend(containers::restart_findings(&facts));
-    findings.sort_by_key(|f| std::cmp::Reverse(f.severity.rank()));
+    // The new findings are WARNINGs: in after the more severe ones (no second sort instance).
+    let at = findings
+        .iter()
+        .position(|f| f.severity.rank() < Severity::Warning.rank())
+        .unwrap_or(findings.len());
+    findings.splice(at..at, containers::restart_findings(&facts));
 
     let against = match &args.against {
         None => None,

@@ -3,7 +3,6 @@
 //! Every answer is parsed strictly enough to trust the fields we use; the rest is ignored.
 
 use super::http::{self, Error};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,16 +16,13 @@ const MAX_INSPECT: usize = 1024 * 1024;
 const MAX_SMALL: usize = 64 * 1024;
 
 /// A running container as the hook records it before the operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
     pub id: String,
     pub name: String,
     pub image: String,
     /// `no`, `always`, `unless-stopped`, `on-failure`; `None` when the inspect failed.
-    #[serde(default)]
     pub restart_policy: Option<String>,
-    #[serde(default)]
     pub started_at: Option<String>,
 }
 

@@ -23,16 +23,55 @@ const LIST_BUDGET: Duration = Duration::from_secs(10);
 /// docker is still bringing back before calling them down.
 const POLICY_GRACE: Duration = Duration::from_secs(5);
 
-/// The running containers before the operation (in the transaction record).
+/// The running containers before the operation (in the transaction record), column by column:
+/// each column a `Vec<String>`, which the record's reader handles already (a list of structs
+/// would cost a new deserializer in a size-capped binary).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Before {
     /// Wall-clock seconds when the list was taken: docker went down after this.
     pub taken: u64,
-    pub containers: Vec<Container>,
+    pub ids: Vec<String>,
+    pub names: Vec<String>,
+    pub images: Vec<String>,
+    /// Restart policies (`""`: unknown).
+    pub policies: Vec<String>,
+    /// `State.StartedAt` (`""`: unknown).
+    pub started_at: Vec<String>,
     /// Running containers past the cap, not followed.
     #[serde(default)]
     pub not_followed: usize,
+}
+
+impl Before {
+    pub fn new(taken: u64, list: &[Container], not_followed: usize) -> Before {
+        let col = |f: fn(&Container) -> &str| list.iter().map(|c| f(c).to_string()).collect();
+        Before {
+            taken,
+            ids: col(|c| &c.id),
+            names: col(|c| &c.name),
+            images: col(|c| &c.image),
+            policies: col(|c| c.restart_policy.as_deref().unwrap_or("")),
+            started_at: col(|c| c.started_at.as_deref().unwrap_or("")),
+            not_followed,
+        }
+    }
+
+    /// The rows (a record whose columns disagree in length yields the complete rows only).
+    pub fn containers(&self) -> Vec<Container> {
+        let some = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
+        (0..self.ids.len())
+            .map_while(|i| {
+                Some(Container {
+                    id: self.ids.get(i)?.clone(),
+                    name: self.names.get(i)?.clone(),
+                    image: self.images.get(i)?.clone(),
+                    restart_policy: some(self.policies.get(i)?),
+                    started_at: some(self.started_at.get(i)?),
+                })
+            })
+            .collect()
+    }
 }
 
 /// What became of one container that ran before.
@@ -151,11 +190,7 @@ pub fn before(env: &Env, units: &[UnitState]) -> Option<Before> {
                     l.total
                 ));
             }
-            Some(Before {
-                taken,
-                containers: l.containers,
-                not_followed,
-            })
+            Some(Before::new(taken, &l.containers, not_followed))
         }
         Err(err) => {
             say(&format!(
@@ -182,7 +217,7 @@ fn cause(changes: &[Change]) -> Option<&Change> {
 /// operation (its main PID changed) and answers now, name each container that ran before and
 /// is not running, and start it again if configured.
 pub fn after(env: &Env, sm: &dyn ServiceManager, rec: &Record, changes: &[Change]) {
-    let Some(before) = rec.containers.as_ref().filter(|b| !b.containers.is_empty()) else {
+    let Some(before) = rec.containers.as_ref().filter(|b| !b.ids.is_empty()) else {
         return;
     };
     let Some(was) = rec.unit(DOCKER) else { return };
@@ -197,10 +232,11 @@ pub fn after(env: &Env, sm: &dyn ServiceManager, rec: &Record, changes: &[Change
         say(&format!("cannot tell which containers came back: {e}"));
         return;
     }
+    let list = before.containers();
     let mut e = engine(env);
     let grace_end = Instant::now() + env.bound(POLICY_GRACE);
     let fates = loop {
-        let fates = match look(&mut e, before) {
+        let fates = match look(&mut e, &list, before.taken) {
             Ok(f) => f,
             Err(err) => {
                 say(&format!(
@@ -303,7 +339,7 @@ pub fn after(env: &Env, sm: &dyn ServiceManager, rec: &Record, changes: &[Change
 }
 
 /// One look at docker: the running list, then an inspect of each recorded container not in it.
-fn look(e: &mut Engine, before: &Before) -> Result<Vec<(Container, Fate)>, Error> {
+fn look(e: &mut Engine, before: &[Container], taken: u64) -> Result<Vec<(Container, Fate)>, Error> {
     e.ping()?;
     let running: Vec<String> = e
         .list_running()?
@@ -312,7 +348,6 @@ fn look(e: &mut Engine, before: &Before) -> Result<Vec<(Container, Fate)>, Error
         .map(|c| c.id)
         .collect();
     let inspected: Vec<(String, Result<Option<Inspect>, Error>)> = before
-        .containers
         .iter()
         .filter(|c| !running.contains(&c.id))
         .map(|c| {
@@ -325,12 +360,7 @@ fn look(e: &mut Engine, before: &Before) -> Result<Vec<(Container, Fate)>, Error
         })
         .collect();
     let now = super::snapshot::now_secs();
-    Ok(compare(
-        &before.containers,
-        &running,
-        &inspected,
-        (before.taken, now),
-    ))
+    Ok(compare(before, &running, &inspected, (taken, now)))
 }
 
 #[cfg(test)]
@@ -439,6 +469,20 @@ mod tests {
             win,
         );
         assert_eq!(got[0].0.restart_policy.as_deref(), Some("no"));
+    }
+
+    #[test]
+    fn before_columns_round_trip() {
+        let list = vec![c("web", Some("no")), c("keep", None)];
+        let b = Before::new(7, &list, 3);
+        assert_eq!(b.containers(), list);
+        let text = serde_json::to_string(&b).unwrap();
+        let back: Before = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, b);
+        // Columns of different lengths (a hand-edited record): the complete rows only.
+        let mut short = b.clone();
+        short.images.pop();
+        assert_eq!(short.containers(), list[..1]);
     }
 
     #[test]

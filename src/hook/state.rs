@@ -388,6 +388,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_record_without_containers_still_reads() {
+        let rec = record();
+        let mut v = serde_json::to_value(&rec).unwrap();
+        assert!(v.get("containers").is_none(), "not written when absent");
+        v.as_object_mut().unwrap().remove("containers");
+        let back = parse(v.to_string().as_bytes(), Path::new("t")).unwrap();
+        assert_eq!(back.containers, None);
+    }
+
+    #[test]
     fn write_read_take() {
         let d = tempfile::tempdir().unwrap();
         let root = Root::new(d.path());
