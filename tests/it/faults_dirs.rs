@@ -320,3 +320,70 @@ fn patch_is_never_steered_by_a_process_racing_for_its_backup_store() {
     assert_nothing_steered(t.path());
     assert!(attacker_moved(&t.path().join("var/lib")));
 }
+
+/// Every journal datagram waiting on `j`, as text.
+fn drain(j: &std::os::unix::net::UnixDatagram) -> Vec<String> {
+    j.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut out = Vec::new();
+    while let Ok(n) = j.recv(&mut buf) {
+        out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    out
+}
+
+/// A refused directory: the stage still exits 0, says in one line which directory and why,
+/// and the refusal is an error event (events.jsonl while the log directory is usable, and the
+/// journal); when the log directory is refused too, the journal says so.
+#[test]
+fn a_refused_directory_is_one_line_and_an_event() {
+    let t = TestRoot::new();
+    let run = t.path().join("run/docker-upgrade-guard");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("txn.json"), "{}").unwrap();
+    std::os::unix::fs::chown(&run, Some(NOBODY), Some(NOBODY)).unwrap();
+    std::fs::create_dir_all(t.path().join("run/systemd/journal")).unwrap();
+    let j = std::os::unix::net::UnixDatagram::bind(t.path().join("run/systemd/journal/socket"))
+        .unwrap();
+    let why = format!(
+        "{} is owned by uid 65534, not by root; refusing to use it",
+        run.display()
+    );
+
+    let o = t.tool(&["hook", "apt-post"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("hook apt-post: ") && lines[0].contains(&why),
+        "{err}"
+    );
+    let events =
+        std::fs::read_to_string(t.path().join("var/log/docker-upgrade-guard/events.jsonl"))
+            .unwrap();
+    assert!(
+        events.contains("\"kind\":\"error\"") && events.contains(&why),
+        "{events}"
+    );
+    let journal = drain(&j);
+    assert!(journal.iter().any(|d| d.contains(&why)), "{journal:?}");
+
+    // The log directory refused as well (a symlink): the journal still gets both.
+    let log = t.path().join("var/log/docker-upgrade-guard");
+    std::fs::rename(&log, t.path().join("var/log/moved")).unwrap();
+    std::os::unix::fs::symlink(t.path().join("var/log/moved"), &log).unwrap();
+    let o = t.tool(&["hook", "apt-post"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let journal = drain(&j);
+    assert!(journal.iter().any(|d| d.contains(&why)), "{journal:?}");
+    assert!(
+        journal.iter().any(|d| d.contains(&format!(
+            "cannot write the event log: {} is a symlink; refusing to use it",
+            log.display()
+        ))),
+        "{journal:?}"
+    );
+}
