@@ -3,7 +3,7 @@
 //! `/var/lib/docker-upgrade-guard/backups`) is reached from the `--root` descriptor one
 //! component at a time, and every file in it is opened, renamed and removed relative to the
 //! directory's descriptor. No path is looked up twice, so a symlink or a directory swapped in
-//! between two calls can never redirect a write made as root.
+//! between two calls can never steer a write made as root into a directory someone else owns.
 //!
 //! The policy (README, "State and log directories"):
 //! - each component is opened with `O_DIRECTORY|O_NOFOLLOW` relative to the previous one: a
@@ -12,7 +12,9 @@
 //! - a parent may be group-writable (Ubuntu ships `/var/log` as `root:syslog 0775`) or
 //!   world-writable with the sticky bit (like `/tmp`): whoever can write there can rename or
 //!   replace the entry we look for, but what we get is checked with `fstat` on its descriptor,
-//!   so they can at most make us refuse. World-writable without the sticky bit is refused
+//!   so they can at most make us refuse, or use another root-owned directory of that parent
+//!   (they could rename ours just as well): never one of theirs, and nothing is changed in
+//!   mode or owner that is not provably ours. World-writable without the sticky bit is refused
 //!   (anyone could move our directory away, and the record of a transaction with it);
 //! - our own directory (the last component) must not be writable by group or others. An
 //!   existing one is used as it is and never changed. A missing one is made with `mkdirat`
@@ -21,7 +23,8 @@
 //!   what we open after `mkdirat` may be a directory someone swapped in, and nothing that is
 //!   not provably ours is ever changed (the umask may then narrow the mode, never widen it).
 //!
-//! `--root` itself is trusted as given (like `dpkg --root`): it is opened by its path.
+//! `--root` itself is given by the admin (like `dpkg --root`): it is opened by its path
+//! (symlinks followed), then checked like a parent.
 
 use crate::fsutil::{FileAttrs, WriteStep};
 use crate::root::Root;
