@@ -14,6 +14,7 @@ mod dpkg_log_fuzz;
 mod dpkg_status;
 mod dpkg_version;
 mod engine_client;
+mod faults_dirs;
 mod hook_apt;
 mod hook_containers;
 mod hook_dpkg;
