@@ -217,6 +217,11 @@ fn cause(changes: &[Change]) -> Option<&Change> {
 /// operation (its main PID changed) and answers now, name each container that ran before and
 /// is not running, and start it again if configured.
 pub fn after(env: &Env, sm: &dyn ServiceManager, rec: &Record, changes: &[Change]) {
+    // Switched off, or suspended for this operation (a record from an earlier step may still
+    // be open): nothing is asked, nothing started.
+    if !env.config.enabled || env.suspended {
+        return;
+    }
     let Some(before) = rec.containers.as_ref().filter(|b| !b.ids.is_empty()) else {
         return;
     };
