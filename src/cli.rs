@@ -73,6 +73,8 @@ pub enum Format {
     Json,
     Nagios,
     Prometheus,
+    /// node-problem-detector custom plugin: exit 0 OK/WARNING, 1 CRITICAL, 2 UNKNOWN.
+    Npd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,8 +93,10 @@ pub struct AuditArgs {
     /// The fixed version to diff against: a .deb or a script file.
     #[arg(long, value_name = "PATH")]
     pub against: Option<PathBuf>,
-    /// Output format: text for a person, json (versioned schema), nagios (plugin output) or
-    /// prometheus (node_exporter textfile). The exit code is the same for all four.
+    /// Output format: text for a person, json (versioned schema), nagios (plugin output),
+    /// prometheus (node_exporter textfile) or npd (node-problem-detector custom plugin: one
+    /// line; exit 0 OK or WARNING, 1 CRITICAL, 2 UNKNOWN). The exit code is otherwise the same
+    /// for all.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Colour the diff (auto: only on a terminal, and not when NO_COLOR is set).

@@ -99,13 +99,17 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         Format::Json => render::json::render(&report),
         Format::Nagios => render::nagios::render(&report),
         Format::Prometheus => render::prometheus::render(&report),
+        Format::Npd => render::npd::render(&report),
     };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not the audit's failure; the exit code still tells.
     let _ = stdout
         .write_all(printable(&out, args.format).as_bytes())
         .and_then(|_| stdout.flush());
-    Ok(ExitCode::from(report.exit_code))
+    Ok(ExitCode::from(match args.format {
+        Format::Npd => render::npd::exit_code(report.severity),
+        _ => report.exit_code,
+    }))
 }
 
 fn unknown_against(summary: String) -> Finding {
@@ -138,7 +142,7 @@ fn load_config(ctx: &Ctx, notes: &mut Vec<String>) -> crate::config::Config {
 /// serde wrote it (it escapes control characters itself, and `\xNN` would not be JSON).
 fn printable(out: &str, format: Format) -> std::borrow::Cow<'_, str> {
     match format {
-        Format::Text | Format::Json => std::borrow::Cow::Borrowed(out),
+        Format::Text | Format::Json | Format::Npd => std::borrow::Cow::Borrowed(out),
         Format::Nagios | Format::Prometheus => crate::escape::for_terminal(out),
     }
 }

@@ -8,6 +8,7 @@ mod support;
 
 mod audit_cli;
 mod audit_dpkg;
+mod audit_npd;
 mod dpkg_deb;
 mod dpkg_log_fuzz;
 mod dpkg_status;
