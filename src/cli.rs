@@ -102,6 +102,11 @@ pub struct AuditArgs {
     /// Colour the diff (auto: only on a terminal, and not when NO_COLOR is set).
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Write the report to FILE instead of stdout, atomically (temp file in the same
+    /// directory, fsync, rename; mode 0644; a symlink at FILE is refused). The exit code is
+    /// still the verdict's.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

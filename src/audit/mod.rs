@@ -8,6 +8,7 @@ pub mod diff;
 pub mod facts;
 pub mod findings;
 pub mod fixed;
+pub mod output;
 pub mod pyre;
 pub mod render;
 pub mod report;
@@ -101,15 +102,23 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         Format::Prometheus => render::prometheus::render(&report),
         Format::Npd => render::npd::render(&report),
     };
+    if let Some(path) = &args.output {
+        output::write(&ctx.root, path, printable(&out, args.format).as_bytes())?;
+        return Ok(exit_code(args.format, &report));
+    }
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not the audit's failure; the exit code still tells.
     let _ = stdout
         .write_all(printable(&out, args.format).as_bytes())
         .and_then(|_| stdout.flush());
-    Ok(ExitCode::from(match args.format {
+    Ok(exit_code(args.format, &report))
+}
+
+fn exit_code(format: Format, report: &report::Report) -> ExitCode {
+    ExitCode::from(match format {
         Format::Npd => render::npd::exit_code(report.severity),
         _ => report.exit_code,
-    }))
+    })
 }
 
 fn unknown_against(summary: String) -> Finding {

@@ -9,6 +9,7 @@ mod support;
 mod audit_cli;
 mod audit_dpkg;
 mod audit_npd;
+mod audit_output;
 mod dpkg_deb;
 mod dpkg_log_fuzz;
 mod dpkg_status;
