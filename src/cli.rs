@@ -104,7 +104,7 @@ pub struct AuditArgs {
     pub color: Color,
     /// Write the report to FILE instead of stdout, atomically (temp file in the same
     /// directory, fsync, rename; mode 0644; a symlink at FILE is refused). The exit code is
-    /// still the verdict's.
+    /// still the verdict's; 4 if FILE could not be written.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

@@ -56,6 +56,9 @@ impl serde::Serialize for Severity {
     }
 }
 
+/// `--output FILE` could not be written.
+pub const OUTPUT_FAILED: u8 = 4;
+
 pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let mut notes = Vec::new();
     let config = load_config(ctx, &mut notes);
@@ -103,7 +106,12 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         Format::Npd => render::npd::render(&report),
     };
     if let Some(path) = &args.output {
-        output::write(&ctx.root, path, printable(&out, args.format).as_bytes())?;
+        // Not a verdict (3 would read as UNKNOWN, which a timer's SuccessExitStatus accepts):
+        // the report is not where the reader looks, so the run failed.
+        if let Err(e) = output::write(&ctx.root, path, printable(&out, args.format).as_bytes()) {
+            errln!("docker-upgrade-guard: {e:#}");
+            return Ok(ExitCode::from(OUTPUT_FAILED));
+        }
         return Ok(exit_code(args.format, &report));
     }
     let mut stdout = std::io::stdout().lock();

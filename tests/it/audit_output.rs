@@ -1,6 +1,6 @@
 //! `audit --output FILE`: the report replaces FILE atomically (a reader sees the old or the
 //! new report, never a part; a kill before the rename leaves the old one), mode 0644, a
-//! symlink at FILE refused, and the exit code is still the verdict's.
+//! symlink at FILE refused, and the exit code is still the verdict's (4: FILE not written).
 
 use crate::audit_cli::{audit, tree};
 use crate::support::BIN;
@@ -64,7 +64,7 @@ fn a_symlink_at_file_is_refused_and_not_followed() {
     let link = out.path().join("dug.prom");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
     let o = to_file(t.path(), &link, "prometheus", None);
-    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("not a regular file"), "{err}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
@@ -82,7 +82,7 @@ fn a_symlink_at_file_is_refused_and_not_followed() {
         "prometheus",
         None,
     );
-    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
     assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
 }
 

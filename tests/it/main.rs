@@ -18,6 +18,7 @@ mod hook_apt;
 mod hook_dpkg;
 mod package_config;
 mod package_static;
+mod package_units;
 mod patch_apt;
 mod patch_dpkg;
 mod patch_kill;
