@@ -73,7 +73,6 @@ pub enum Format {
     Json,
     Nagios,
     Prometheus,
-    /// node-problem-detector custom plugin: exit 0 OK/WARNING, 1 CRITICAL, 2 UNKNOWN.
     Npd,
 }
 
@@ -94,17 +93,14 @@ pub struct AuditArgs {
     #[arg(long, value_name = "PATH")]
     pub against: Option<PathBuf>,
     /// Output format: text for a person, json (versioned schema), nagios (plugin output),
-    /// prometheus (node_exporter textfile) or npd (node-problem-detector custom plugin: one
-    /// line; exit 0 OK or WARNING, 1 CRITICAL, 2 UNKNOWN). The exit code is otherwise the same
-    /// for all.
+    /// prometheus (node_exporter textfile) or npd (node-problem-detector plugin: exit 0 OK or
+    /// WARNING, 1 CRITICAL, 2 UNKNOWN).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Colour the diff (auto: only on a terminal, and not when NO_COLOR is set).
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
-    /// Write the report to FILE instead of stdout, atomically (temp file in the same
-    /// directory, fsync, rename; mode 0644; a symlink at FILE is refused). The exit code is
-    /// still the verdict's; 4 if FILE could not be written.
+    /// Write the report atomically to FILE (mode 0644), not stdout; exit 4 if that fails.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

@@ -3,81 +3,99 @@
 //!
 //! Everything happens relative to the directory's descriptor: the temp file is created in it
 //! with `O_CREAT|O_EXCL|O_NOFOLLOW`, written, fsynced, `renameat`ed over FILE, and the directory
-//! fsynced. A symlink at FILE is refused, never followed; so is one as the directory's last
-//! component. FILE is taken as given, not under `--root` (like `--admindir`).
+//! fsynced. A symlink at FILE is replaced (renameat never follows one), never written
+//! through; one as the directory's last component is refused. FILE is taken as given, not
+//! under `--root` (like `--admindir`).
+//!
+//! Plain libc calls and one error path: the static binary's size is capped.
 
 use crate::root::Root;
-use anyhow::{bail, Context, Result};
-use nix::fcntl::{AtFlags, OFlag};
-use nix::sys::stat::{Mode, SFlag};
-use std::fs::File;
-use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::io::{Error, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-const MODE: u32 = 0o644;
+/// `s` NUL-terminated for libc; None if it holds a NUL.
+fn c(s: &[u8]) -> Option<Vec<u8>> {
+    (!s.contains(&0)).then(|| [s, b"\0"].concat())
+}
 
-pub fn write(root: &Root, path: &Path, data: &[u8]) -> Result<()> {
+/// -1 from a libc call as the errno.
+fn ok(r: libc::c_int) -> std::io::Result<libc::c_int> {
+    if r < 0 {
+        Err(Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// What failed, and why: the caller prints `FILE: what: why` (one format site).
+pub type Failure = (&'static str, Error);
+
+fn at(kill: &Option<String>, point: &str) {
+    if kill.as_deref() == Some(point) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+pub fn write(root: &Root, path: &Path, data: &[u8]) -> Result<(), Failure> {
     let kill = crate::patch::apply::kill_point(root);
-    let at = |point: &str| {
-        if kill.as_deref() == Some(point) {
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-        }
-    };
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let Some(name) = path.file_name() else {
-        bail!("--output {}: not a file name", path.display());
+    let name = path.file_name().map(OsStrExt::as_bytes).unwrap_or(b"");
+    // Per process (two runs never share one), not `*.prom` (a collector skips one a kill left
+    // behind), and O_EXCL: anything planted there fails this run instead of being written.
+    let tmp = [
+        b".",
+        name,
+        b".",
+        std::process::id().to_string().as_bytes(),
+        b".dug-tmp",
+    ]
+    .concat();
+    let step = |what: &'static str, e: Error| (what, e);
+    let (Some(cdir), Some(cname), Some(ctmp), false) = (
+        c(dir.as_os_str().as_bytes()),
+        c(name),
+        c(&tmp),
+        name.is_empty(),
+    ) else {
+        return Err(step(
+            "not a file name",
+            Error::from(std::io::ErrorKind::InvalidInput),
+        ));
     };
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let dfd = nix::fcntl::open(dir, flags, Mode::empty())
-        .with_context(|| format!("cannot open directory {} (no symlink)", dir.display()))?;
-    // SAFETY: just returned by open(2), owned by nobody else.
-    let dirf = unsafe { File::from_raw_fd(dfd) };
-    match nix::sys::stat::fstatat(Some(dfd), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG => {
-            bail!(
-                "{} exists and is not a regular file (a symlink?); refusing to replace it",
-                path.display()
-            )
-        }
-        _ => {}
-    }
-    // Not `*.prom`: a collector reading the directory skips a temp file left by a kill.
-    let tmp = format!(".{}.{}.dug-tmp", name.to_string_lossy(), std::process::id());
-    let tfd = nix::fcntl::openat(
-        Some(dfd),
-        tmp.as_str(),
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(MODE),
-    )
-    .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: NUL-terminated strings, a checked result that nobody else owns.
+    let dfd = ok(unsafe { libc::open(cdir.as_ptr().cast(), flags) })
+        .map_err(|e| step("cannot open its directory (no symlink)", e))?;
+    let dirf = unsafe { std::fs::File::from_raw_fd(dfd) };
+    let oflags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: as above.
-    let mut f = unsafe { File::from_raw_fd(tfd) };
-    at("temp-created");
-    let written = (|| -> Result<()> {
-        // Not subject to the umask: node_exporter's user must read it.
-        nix::sys::stat::fchmod(f.as_raw_fd(), Mode::from_bits_truncate(MODE))?;
+    let tfd = ok(unsafe { libc::openat(dfd, ctmp.as_ptr().cast(), oflags, 0o644) })
+        .map_err(|e| step("cannot create a temporary file beside it", e))?;
+    let mut f = unsafe { std::fs::File::from_raw_fd(tfd) };
+    at(&kill, "temp-created");
+    let written = (|| {
+        // fchmod: not subject to the umask (node_exporter's user must read it).
+        ok(unsafe { libc::fchmod(tfd, 0o644) })?;
         f.write_all(data)?;
-        at("temp-written");
+        at(&kill, "temp-written");
         f.sync_all()?;
-        at("temp-synced");
-        nix::fcntl::renameat(Some(dfd), tmp.as_str(), Some(dfd), name)?;
-        Ok(())
+        at(&kill, "temp-synced");
+        // SAFETY: valid descriptors and NUL-terminated strings.
+        ok(unsafe { libc::renameat(dfd, ctmp.as_ptr().cast(), dfd, cname.as_ptr().cast()) })
     })();
     if let Err(e) = written {
-        let _ = nix::unistd::unlinkat(
-            Some(dfd),
-            tmp.as_str(),
-            nix::unistd::UnlinkatFlags::NoRemoveDir,
-        );
-        return Err(e.context(format!("cannot write {}", path.display())));
+        // SAFETY: as above.
+        unsafe { libc::unlinkat(dfd, ctmp.as_ptr().cast(), 0) };
+        return Err(step("cannot write it", e));
     }
-    at("renamed");
+    at(&kill, "renamed");
     dirf.sync_all()
-        .with_context(|| format!("cannot fsync directory {}", dir.display()))?;
-    at("dir-synced");
+        .map_err(|e| step("cannot fsync its directory", e))?;
+    at(&kill, "dir-synced");
     Ok(())
 }

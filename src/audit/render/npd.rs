@@ -1,9 +1,9 @@
 //! `--format npd`: a node-problem-detector custom plugin. NPD reads the exit code (0 OK,
 //! 1 NonOK, 2 Unknown) and one line of stdout, cut to its `max_output_length` (80 by default),
 //! as the condition's message. A node whose hooks guard it (WARNING) is not a problem for NPD:
-//! only an unguarded exposure (CRITICAL) sets the condition.
+//! only an unguarded exposure (CRITICAL) sets the condition. The line is the Nagios headline
+//! (same words, one code path: the binary's size is capped).
 
-use crate::audit::findings::Kind;
 use crate::audit::report::Report;
 use crate::audit::Severity;
 
@@ -21,38 +21,21 @@ pub fn exit_code(s: Severity) -> u8 {
 }
 
 pub fn render(r: &Report) -> String {
-    let worst = r.findings.iter().find(|f| f.severity == r.severity);
-    let mut line = match (r.severity, worst) {
-        (Severity::Ok, _) | (_, None) => "not exposed".to_string(),
-        (s, Some(f)) => {
-            let what = match (&f.package, &f.script) {
-                (Some(p), Some(sc)) if f.kind == Kind::Exposure && !f.units.is_empty() => {
-                    let units: Vec<&str> = f.units.iter().map(|u| u.unit.as_str()).collect();
-                    format!("{p} {sc} stops {}", units.join(","))
-                }
-                _ => f.summary.clone(),
-            };
-            let head = match s {
-                Severity::Warning => "guarded",
-                Severity::Critical => "exposed",
-                _ => "unknown",
-            };
-            let more = r.findings.iter().filter(|g| g.severity == s).count() - 1;
-            let more = if more > 0 {
-                format!(" (+{more})")
-            } else {
-                String::new()
-            };
-            format!("{head}: {what}{more}")
-        }
+    let head = match r.severity {
+        Severity::Ok => "not exposed",
+        Severity::Warning => "guarded",
+        Severity::Critical => "exposed",
+        Severity::Unknown => "unknown",
     };
-    line = crate::escape::one_line(&line).into_owned();
+    let mut line =
+        crate::escape::one_line(&format!("{head}: {}", super::nagios::headline(r))).into_owned();
+    // NPD cuts bytes; cut first, on a character boundary.
     if line.len() > MAX_LINE {
-        let mut end = MAX_LINE - 3;
-        while !line.is_char_boundary(end) {
-            end -= 1;
+        let mut cut = MAX_LINE - 3;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
         }
-        line.truncate(end);
+        line.truncate(cut);
         line.push_str("...");
     }
     line.push('\n');
