@@ -108,10 +108,8 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.output {
         // Not a verdict (3 would read as UNKNOWN, which a timer's SuccessExitStatus accepts):
         // the report is not where the reader looks, so the run failed.
-        if let Err((what, e)) =
-            output::write(&ctx.root, path, printable(&out, args.format).as_bytes())
-        {
-            errln!("docker-upgrade-guard: {}: {what}: {e}", path.display());
+        if let Err(e) = output::write(&ctx.root, path, printable(&out, args.format).as_bytes()) {
+            errln!("docker-upgrade-guard: --output: {e:#}");
             return Ok(ExitCode::from(OUTPUT_FAILED));
         }
         return Ok(exit_code(args.format, &report));
