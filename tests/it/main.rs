@@ -14,6 +14,7 @@ mod dpkg_status;
 mod dpkg_version;
 mod hook_apt;
 mod hook_dpkg;
+mod hook_lines;
 mod package_config;
 mod package_static;
 mod patch_apt;
