@@ -20,6 +20,7 @@ mod faults_dirs;
 mod hook_apt;
 mod hook_containers;
 mod hook_dpkg;
+mod hook_lines;
 mod package_config;
 mod package_static;
 mod package_units;
