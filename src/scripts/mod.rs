@@ -1,8 +1,8 @@
 //! Maintainer scripts: what they do to systemd units for each `$1`, and the repaired text.
 //!
 //! Pipeline: [`lex`] (words, quotes, heredocs, continuations) → [`parse`] (POSIX-sh AST with
-//! byte spans) → [`walk`] (sites with their guards over `$1`, unknowns) → [`classify`] (the
-//! public types and queries) → [`repair`] (the minimal guarded rewrite).
+//! byte spans) → [`walk`] (the analysis: sites with their guards over `$1`, unknowns) →
+//! [`classify`] (queries on an analysis) → [`repair`] (the minimal guarded rewrite).
 //!
 //! What is decided how:
 //! - Conditions not on `$1` are [`classify::Guard::Other`] and evaluate to Maybe: a stop that
@@ -21,7 +21,7 @@ pub mod parse;
 pub mod repair;
 pub mod walk;
 
-use classify::{Analysis, Site, Tri, UnitOp};
+use walk::{Analysis, Site, Tri, UnitOp};
 
 /// The `$1` values with which dpkg runs each script during an upgrade of the package
 /// (old prerm `upgrade`, new preinst `upgrade`, old postrm `upgrade`). A stop that runs for

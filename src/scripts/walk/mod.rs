@@ -14,7 +14,12 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use super::classify::{Analysis, Guard, Site, UnitOp, Unknown, PARSE_FAILURE};
+mod analysis;
+mod guard;
+
+pub use analysis::{Analysis, Site, UnitOp, Unknown, PARSE_FAILURE};
+pub use guard::{Guard, Tri};
+
 use super::glob;
 use super::lex::{Part, Word};
 use super::parse::{self, AndOr, Command, Conn, IfCmd, Pipeline, Simple};
