@@ -44,32 +44,6 @@ impl Analysis {
 mod tests {
     use super::*;
 
-    fn arg(s: &str) -> Guard {
-        Guard::ArgIs(s.into())
-    }
-
-    fn stop_guard(src: &str) -> Guard {
-        let a = analyse(src);
-        assert!(a.unknowns.is_empty(), "{:?}", a.unknowns);
-        a.sites[0].guard.clone()
-    }
-
-    #[test]
-    fn test_expression_forms() {
-        let t = |c: &str| stop_guard(&format!("if {c}; then systemctl stop x; fi\n"));
-        assert_eq!(
-            t("[ \"$1\" = remove -o \"$1\" = purge ]"),
-            Guard::any([arg("remove"), arg("purge")])
-        );
-        assert_eq!(t("[ remove = \"$1\" ]"), arg("remove"));
-        assert_eq!(t("[ \"$1\" == 'a*' ]"), arg("a\\*"));
-        assert_eq!(t("[ \"x$1\" = yremove ]"), Guard::never());
-        assert_eq!(t("[ ! \"$1\" = upgrade ]"), Guard::negate(arg("upgrade")));
-        assert_eq!(t("test -z \"$1\""), arg(""));
-        assert_eq!(t("[ \"$2\" = x ]"), Guard::Other("[ \"$2\" = x ]".into()));
-        assert_eq!(t("true"), Guard::Always);
-    }
-
     #[test]
     fn query_prefers_sites_then_unknowns() {
         let a = analyse("systemctl stop docker\nsystemctl stop \"$U\"\n");
