@@ -146,7 +146,7 @@ fn parse_logical_line(
 }
 
 /// The unit-name specifiers a dependency on docker/containerd could plausibly use.
-fn expand_specifiers(word: &str, unit_name: &str) -> Result<String, String> {
+fn expand_specifiers(word: &str, unit_name: &str) -> anyhow::Result<String> {
     if !word.contains('%') {
         return Ok(word.to_string());
     }
@@ -165,8 +165,8 @@ fn expand_specifiers(word: &str, unit_name: &str) -> Result<String, String> {
             Some('N') => out.push_str(stem),
             Some('p') => out.push_str(prefix),
             Some('i') => out.push_str(instance),
-            Some(o) => return Err(format!("specifier %{o} is not supported here")),
-            None => return Err("trailing %".to_string()),
+            Some(o) => anyhow::bail!("specifier %{o} is not supported here"),
+            None => anyhow::bail!("trailing %"),
         }
     }
     Ok(out)

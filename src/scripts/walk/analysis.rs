@@ -41,12 +41,27 @@ impl Site {
     }
 }
 
-/// Something the classifier could not follow (a stop through `eval`, a variable unit name, a
-/// stop inside a function, unbalanced `if`...). Reported as unknown, never as safe.
+/// Something the walk could not follow (a stop through `eval`, a variable unit name, a stop
+/// inside a function, a script that does not parse...). Reported as unknown, never as safe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unknown {
     pub line: usize,
+    pub kind: UnknownKind,
+    /// One line for the report, naming the construct.
     pub reason: String,
+}
+
+/// Why the walk could not follow a place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownKind {
+    /// The whole script does not parse: nothing in it can be trusted or edited.
+    Unparsable,
+    /// A unit action inside a function body: where and whether it runs is not followed.
+    InFunction,
+    /// A unit name, action or command name from a variable we cannot resolve, `$@` or a pattern.
+    Unresolved,
+    /// `eval`, `sh -c` or a command substitution whose text may run a unit tool.
+    Indirect,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,9 +73,6 @@ pub struct Analysis {
 impl Unknown {
     /// The whole script could not be parsed (as opposed to one construct we do not follow).
     pub fn is_parse_failure(&self) -> bool {
-        self.reason.starts_with(PARSE_FAILURE)
+        self.kind == UnknownKind::Unparsable
     }
 }
-
-/// Prefix of the reason of the [`Unknown`] recorded when the script does not parse.
-pub const PARSE_FAILURE: &str = "cannot parse the script: ";

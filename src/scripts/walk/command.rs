@@ -2,38 +2,71 @@
 //! (`command`, `exec`, `nohup`, `env`), the command name (possibly from a variable), and the
 //! [`Site`] recorded for what a tool recognised.
 
+use std::fmt;
 use std::ops::Range;
 
 use super::tools::{is_action_word, UNIT_TOOLS};
 use super::values::Res;
-use super::{normalise_space, Guard, Site, UnitOp, Walker};
+use super::{normalise_space, Guard, Site, UnitOp, UnknownKind, Walker};
 use crate::scripts::lex::{Part, Word};
 use crate::scripts::parse::Simple;
 
-const UNIT_SUFFIXES: &[&str] = &[
-    ".service",
-    ".socket",
-    ".target",
-    ".timer",
-    ".mount",
-    ".automount",
-    ".path",
-    ".slice",
-    ".scope",
-    ".device",
-    ".swap",
-];
-
 /// The unit a name stands for: `docker` → `docker.service`.
 pub fn normalise_unit(name: &str) -> String {
-    if UNIT_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+    if crate::units::has_unit_suffix(name) {
         name.to_string()
     } else {
         format!("{name}.service")
     }
 }
 
-pub(super) type Found = (Vec<(UnitOp, Vec<Guard>)>, Vec<String>);
+/// What a tool recognised in one command: the op(s) it does, each with the conditions under
+/// which its action word has that value (empty unless the action comes from a variable), and
+/// the units it acts on.
+pub(super) struct Found {
+    pub(super) ops: Vec<(UnitOp, Vec<Guard>)>,
+    pub(super) units: Vec<String>,
+}
+
+/// Why a tool's command cannot be followed; the caller records it as an [`Unknown`] of the
+/// error's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum NotFollowed {
+    /// A unit word with a glob (`systemctl stop 'docker*'`).
+    UnitPattern(String),
+    /// Unit names from `$@`/`$*`.
+    UnitsFromArgs,
+    /// A unit name from a variable we cannot resolve (the text says which).
+    UnitFrom(String),
+    /// The action from `$@`/`$*`.
+    ActionFromArgs,
+    /// The action from a variable we cannot resolve.
+    ActionFrom(String),
+    /// `eval`/`sh -c` (the tool's name) of text that may run a unit tool.
+    Eval(String),
+}
+
+impl NotFollowed {
+    fn kind(&self) -> UnknownKind {
+        match self {
+            NotFollowed::Eval(_) => UnknownKind::Indirect,
+            _ => UnknownKind::Unresolved,
+        }
+    }
+}
+
+impl fmt::Display for NotFollowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotFollowed::UnitPattern(u) => write!(f, "unit pattern `{u}`"),
+            NotFollowed::UnitsFromArgs => f.write_str("units from `$@`"),
+            NotFollowed::UnitFrom(why) => write!(f, "unit name from {why}"),
+            NotFollowed::ActionFromArgs => f.write_str("action from `$@`"),
+            NotFollowed::ActionFrom(why) => write!(f, "action from {why}"),
+            NotFollowed::Eval(what) => write!(f, "`{what}` of text we cannot follow"),
+        }
+    }
+}
 
 impl Walker<'_> {
     pub(super) fn simple(
@@ -56,7 +89,7 @@ impl Walker<'_> {
                             "command substitution `{}` runs a unit tool; not followed",
                             normalise_space(raw)
                         );
-                        self.unknown(s.span.start, reason);
+                        self.unknown(s.span.start, UnknownKind::Indirect, reason);
                     }
                 }
             }
@@ -108,7 +141,7 @@ impl Walker<'_> {
                         "command name from a variable in `{}`; not followed",
                         self.text(&s.span)
                     );
-                    self.unknown(s.span.start, reason);
+                    self.unknown(s.span.start, UnknownKind::Unresolved, reason);
                 }
             }
         }
@@ -139,10 +172,10 @@ impl Walker<'_> {
         };
         match result {
             Ok(None) => {}
-            Ok(Some((ops, units))) => self.record(name, ops, units, s, path, ao),
+            Ok(Some(found)) => self.record(name, found, s, path, ao),
             Err(why) => {
                 let reason = format!("{why} in `{}`; not followed", self.text(&s.span));
-                self.unknown(s.span.start, reason);
+                self.unknown(s.span.start, why.kind(), reason);
             }
         }
     }
@@ -150,8 +183,7 @@ impl Walker<'_> {
     pub(super) fn record(
         &mut self,
         tool: &str,
-        ops: Vec<(UnitOp, Vec<Guard>)>,
-        units: Vec<String>,
+        Found { ops, units }: Found,
         s: &Simple,
         path: &[Guard],
         ao: &Range<usize>,
@@ -161,7 +193,7 @@ impl Walker<'_> {
                 "`{}` inside function {f}() is not followed",
                 self.text(&s.span)
             );
-            self.unknown(s.span.start, reason);
+            self.unknown(s.span.start, UnknownKind::InFunction, reason);
             return;
         }
         let mut distinct: Vec<UnitOp> = Vec::new();
@@ -194,7 +226,7 @@ impl Walker<'_> {
     }
 
     /// Resolves unit-name words; `Err` when a name cannot be known.
-    pub(super) fn units(&self, words: &[Word]) -> Result<Vec<String>, String> {
+    pub(super) fn units(&self, words: &[Word]) -> Result<Vec<String>, NotFollowed> {
         let mut out = Vec::new();
         for w in words {
             match self.resolve(w) {
@@ -202,7 +234,7 @@ impl Walker<'_> {
                     for (v, _) in vs {
                         for u in v.split_whitespace() {
                             if u.contains(['*', '?', '[']) {
-                                return Err(format!("unit pattern `{u}`"));
+                                return Err(NotFollowed::UnitPattern(u.to_string()));
                             }
                             let u = normalise_unit(u);
                             if !out.contains(&u) {
@@ -211,8 +243,8 @@ impl Walker<'_> {
                         }
                     }
                 }
-                Res::Spread => return Err("units from `$@`".into()),
-                Res::Unresolved(why) => return Err(format!("unit name from {why}")),
+                Res::Spread => return Err(NotFollowed::UnitsFromArgs),
+                Res::Unresolved(why) => return Err(NotFollowed::UnitFrom(why)),
             }
         }
         Ok(out)
@@ -223,14 +255,14 @@ impl Walker<'_> {
         &self,
         w: &Word,
         map: impl Fn(&str) -> Option<UnitOp>,
-    ) -> Result<Vec<(UnitOp, Vec<Guard>)>, String> {
+    ) -> Result<Vec<(UnitOp, Vec<Guard>)>, NotFollowed> {
         match self.resolve(w) {
             Res::Vals(vs) => Ok(vs
                 .into_iter()
                 .filter_map(|(v, g)| map(v.trim()).map(|op| (op, g)))
                 .collect()),
-            Res::Spread => Err("action from `$@`".into()),
-            Res::Unresolved(why) => Err(format!("action from {why}")),
+            Res::Spread => Err(NotFollowed::ActionFromArgs),
+            Res::Unresolved(why) => Err(NotFollowed::ActionFrom(why)),
         }
     }
 
@@ -238,11 +270,11 @@ impl Walker<'_> {
         &self,
         ops: Vec<(UnitOp, Vec<Guard>)>,
         unit_words: &[Word],
-    ) -> Result<Option<Found>, String> {
+    ) -> Result<Option<Found>, NotFollowed> {
         if ops.is_empty() {
             return Ok(None);
         }
         let units = self.units(unit_words)?;
-        Ok((!units.is_empty()).then_some((ops, units)))
+        Ok((!units.is_empty()).then_some(Found { ops, units }))
     }
 }

@@ -29,7 +29,7 @@ mod tools;
 mod traverse;
 mod values;
 
-pub use analysis::{Analysis, Site, UnitOp, Unknown, PARSE_FAILURE};
+pub use analysis::{Analysis, Site, UnitOp, Unknown, UnknownKind};
 pub use command::normalise_unit;
 pub use guard::{Guard, Tri};
 
@@ -52,7 +52,8 @@ pub fn analyse(text: &str) -> Analysis {
             let line = w.line(e.pos);
             w.out.unknowns.push(Unknown {
                 line,
-                reason: format!("{PARSE_FAILURE}{}", e.msg),
+                kind: UnknownKind::Unparsable,
+                reason: format!("cannot parse the script: {}", e.msg),
             });
         }
     }
@@ -87,15 +88,39 @@ impl Walker<'_> {
         normalise_space(&self.src[span.clone()])
     }
 
-    pub(super) fn unknown(&mut self, pos: usize, reason: String) {
+    pub(super) fn unknown(&mut self, pos: usize, kind: UnknownKind, reason: String) {
         let line = self.line(pos);
-        self.out.unknowns.push(Unknown { line, reason });
+        self.out.unknowns.push(Unknown { line, kind, reason });
     }
 
     pub(super) fn list_text(&self, list: &[AndOr]) -> String {
         match (list.first(), list.last()) {
             (Some(a), Some(b)) => self.text(&(a.span.start..b.span.end)),
             _ => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_unknown_has_its_kind() {
+        let cases = [
+            ("if then fi fi\n", UnknownKind::Unparsable),
+            ("f() { systemctl stop docker; }\n", UnknownKind::InFunction),
+            ("systemctl stop \"$U\"\n", UnknownKind::Unresolved),
+            ("systemctl \"$@\" docker\n", UnknownKind::Unresolved),
+            ("$TOOL stop docker\n", UnknownKind::Unresolved),
+            ("eval \"systemctl stop docker\"\n", UnknownKind::Indirect),
+            ("x=$(systemctl stop docker)\n", UnknownKind::Indirect),
+        ];
+        for (src, want) in cases {
+            let a = analyse(src);
+            let kinds: Vec<UnknownKind> = a.unknowns.iter().map(|u| u.kind).collect();
+            assert_eq!(kinds, [want], "{src}: {:?}", a.unknowns);
+            assert_eq!(a.unparsable(), want == UnknownKind::Unparsable, "{src}");
         }
     }
 }

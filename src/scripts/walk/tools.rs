@@ -1,7 +1,7 @@
 //! Per-tool recognisers: what `systemctl`, `deb-systemd-invoke`, `invoke-rc.d`, `service`,
 //! `/etc/init.d/x`, `eval` and `sh -c` do to which units, from their arguments.
 
-use super::command::{normalise_unit, Found};
+use super::command::{normalise_unit, Found, NotFollowed};
 use super::{UnitOp, Walker};
 use crate::scripts::lex::{Part, Word};
 
@@ -80,7 +80,7 @@ pub(super) fn is_action_word(s: &str) -> bool {
 }
 
 impl Walker<'_> {
-    pub(super) fn systemctl(&self, args: &[Word]) -> Result<Option<Found>, String> {
+    pub(super) fn systemctl(&self, args: &[Word]) -> Result<Option<Found>, NotFollowed> {
         let mut positional = Vec::new();
         let mut now = false;
         let mut opts_done = false;
@@ -108,7 +108,7 @@ impl Walker<'_> {
         self.finish(ops, units)
     }
 
-    pub(super) fn deb_systemd_invoke(&self, args: &[Word]) -> Result<Option<Found>, String> {
+    pub(super) fn deb_systemd_invoke(&self, args: &[Word]) -> Result<Option<Found>, NotFollowed> {
         let mut positional = Vec::new();
         for a in args {
             match a.literal() {
@@ -124,7 +124,7 @@ impl Walker<'_> {
         self.finish(ops, units)
     }
 
-    pub(super) fn invoke_rc_d(&self, args: &[Word]) -> Result<Option<Found>, String> {
+    pub(super) fn invoke_rc_d(&self, args: &[Word]) -> Result<Option<Found>, NotFollowed> {
         let mut positional = Vec::new();
         for a in args {
             match a.literal() {
@@ -143,7 +143,7 @@ impl Walker<'_> {
         }
     }
 
-    pub(super) fn service(&self, args: &[Word]) -> Result<Option<Found>, String> {
+    pub(super) fn service(&self, args: &[Word]) -> Result<Option<Found>, NotFollowed> {
         match args {
             [script, action, ..] => {
                 if script.literal().is_some_and(|l| l.starts_with('-')) {
@@ -156,7 +156,11 @@ impl Walker<'_> {
         }
     }
 
-    pub(super) fn init_script(&self, base: &str, args: &[Word]) -> Result<Option<Found>, String> {
+    pub(super) fn init_script(
+        &self,
+        base: &str,
+        args: &[Word],
+    ) -> Result<Option<Found>, NotFollowed> {
         let Some(action) = args.first() else {
             return Ok(None);
         };
@@ -164,10 +168,17 @@ impl Walker<'_> {
         if ops.is_empty() {
             return Ok(None);
         }
-        Ok(Some((ops, vec![normalise_unit(base)])))
+        Ok(Some(Found {
+            ops,
+            units: vec![normalise_unit(base)],
+        }))
     }
 
-    pub(super) fn eval_like(&self, args: &[Word], what: &str) -> Result<Option<Found>, String> {
+    pub(super) fn eval_like(
+        &self,
+        args: &[Word],
+        what: &str,
+    ) -> Result<Option<Found>, NotFollowed> {
         let Some((first, last)) = args.first().zip(args.last()) else {
             return Ok(None);
         };
@@ -176,7 +187,7 @@ impl Walker<'_> {
             .iter()
             .any(|a| a.parts.iter().any(|p| matches!(p, Part::Param(_))));
         if has_param || UNIT_TOOLS.iter().any(|t| raw.contains(t)) {
-            return Err(format!("`{what}` of text we cannot follow"));
+            return Err(NotFollowed::Eval(what.to_string()));
         }
         Ok(None)
     }
