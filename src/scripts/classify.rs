@@ -2,7 +2,9 @@
 //! `arg`?". The analysis itself (sites, guards, unknowns) is made by [`super::walk`]; its types
 //! are re-exported here, where callers have always found them.
 
-pub use super::walk::{analyse, Analysis, Guard, Site, Tri, UnitOp, Unknown, UnknownKind};
+pub use super::walk::{
+    analyse, Analysis, FileOp, FileTest, Guard, Site, Tri, UnitOp, Unknown, UnknownKind,
+};
 
 /// The answer to "does this script stop/start `unit` when called with `arg`?".
 #[derive(Debug, Clone, PartialEq, Eq)]

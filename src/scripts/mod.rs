@@ -17,11 +17,14 @@
 pub mod classify;
 mod glob;
 pub mod lex;
+pub mod node;
 pub mod parse;
 pub mod repair;
 pub mod walk;
 
 use walk::{Analysis, Site, Tri, UnitOp};
+
+pub use node::Node;
 
 /// The `$1` values with which dpkg runs each script during an upgrade of the package
 /// (old prerm `upgrade`, new preinst `upgrade`, old postrm `upgrade`). A stop that runs for
@@ -38,4 +41,22 @@ pub fn stops_on_upgrade<'a>(analysis: &'a Analysis, watched: &[&str]) -> Vec<&'a
         .filter(|s| s.units.iter().any(|u| watched.contains(&u.as_str())))
         .filter(|s| UPGRADE_ARGS.iter().any(|a| s.runs_on(a) != Tri::No))
         .collect()
+}
+
+/// [`stops_on_upgrade`] on one node: the stops that run there (Yes or Maybe, file tests on
+/// literal paths answered by `node`), and the stops only the node's files keep from running.
+/// Only `audit` uses it: the hook and `patch` guard every stop that may run (patching a stop
+/// that would not run is harmless; missing one that does is not).
+pub fn stops_on_upgrade_on<'a>(
+    analysis: &'a Analysis,
+    watched: &[&str],
+    node: &Node<'_>,
+) -> (Vec<&'a Site>, Vec<&'a Site>) {
+    stops_on_upgrade(analysis, watched)
+        .into_iter()
+        .partition(|s| {
+            UPGRADE_ARGS
+                .iter()
+                .any(|a| node.eval(&s.guard, a) != Tri::No)
+        })
 }

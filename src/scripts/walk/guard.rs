@@ -24,13 +24,81 @@ pub enum Guard {
     Not(Box<Guard>),
     And(Vec<Guard>),
     Or(Vec<Guard>),
+    /// A test on a literal path of the node (`[ -x "/etc/init.d/containerd" ]`): Maybe here,
+    /// a fact where the node's files are known ([`Guard::eval_on`]).
+    File(FileTest),
     /// A condition not on `$1`; the text is kept for the report.
     Other(String),
 }
 
+/// `[ -OP /literal/path ]`: a fact of the node the script runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTest {
+    pub op: FileOp,
+    /// Absolute, literal (quotes removed).
+    pub path: String,
+    /// The condition as written, for reports.
+    pub text: String,
+}
+
+/// The unary file tests of `test(1)` that a node answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOp {
+    /// `-e`
+    Exists,
+    /// `-f`
+    Regular,
+    /// `-d`
+    Directory,
+    /// `-L`, `-h`
+    Symlink,
+    /// `-s`
+    NotEmpty,
+    /// `-x`
+    Executable,
+}
+
+impl FileOp {
+    pub fn from_flag(flag: &str) -> Option<FileOp> {
+        Some(match flag {
+            "-e" => FileOp::Exists,
+            "-f" => FileOp::Regular,
+            "-d" => FileOp::Directory,
+            "-L" | "-h" => FileOp::Symlink,
+            "-s" => FileOp::NotEmpty,
+            "-x" => FileOp::Executable,
+            _ => return None,
+        })
+    }
+
+    /// What the test asks, after the path: "/etc/init.d/containerd exists".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            FileOp::Exists => "exists",
+            FileOp::Regular => "exists as a regular file",
+            FileOp::Directory => "exists as a directory",
+            FileOp::Symlink => "is a symlink",
+            FileOp::NotEmpty => "exists and is not empty",
+            FileOp::Executable => "exists as an executable",
+        }
+    }
+}
+
+impl FileTest {
+    /// "/etc/init.d/containerd exists as an executable".
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.path, self.op.phrase())
+    }
+}
+
 impl Guard {
-    /// Evaluates the guard for `$1 == arg`.
+    /// Evaluates the guard for `$1 == arg`; tests on the node's files are Maybe.
     pub fn eval(&self, arg: &str) -> Tri {
+        self.eval_on(arg, &|_| Tri::Maybe)
+    }
+
+    /// Evaluates the guard for `$1 == arg` on a node whose file tests `node` answers.
+    pub fn eval_on(&self, arg: &str, node: &dyn Fn(&FileTest) -> Tri) -> Tri {
         match self {
             Guard::Always => Tri::Yes,
             Guard::ArgIs(pat) => {
@@ -40,30 +108,55 @@ impl Guard {
                     Tri::No
                 }
             }
-            Guard::Not(g) => match g.eval(arg) {
+            Guard::Not(g) => match g.eval_on(arg, node) {
                 Tri::Yes => Tri::No,
                 Tri::No => Tri::Yes,
                 Tri::Maybe => Tri::Maybe,
             },
-            Guard::And(gs) => gs.iter().fold(Tri::Yes, |acc, g| match (acc, g.eval(arg)) {
-                (Tri::No, _) | (_, Tri::No) => Tri::No,
-                (Tri::Yes, Tri::Yes) => Tri::Yes,
-                _ => Tri::Maybe,
-            }),
-            Guard::Or(gs) => gs.iter().fold(Tri::No, |acc, g| match (acc, g.eval(arg)) {
-                (Tri::Yes, _) | (_, Tri::Yes) => Tri::Yes,
-                (Tri::No, Tri::No) => Tri::No,
-                _ => Tri::Maybe,
-            }),
+            Guard::And(gs) => {
+                gs.iter()
+                    .fold(Tri::Yes, |acc, g| match (acc, g.eval_on(arg, node)) {
+                        (Tri::No, _) | (_, Tri::No) => Tri::No,
+                        (Tri::Yes, Tri::Yes) => Tri::Yes,
+                        _ => Tri::Maybe,
+                    })
+            }
+            Guard::Or(gs) => gs
+                .iter()
+                .fold(Tri::No, |acc, g| match (acc, g.eval_on(arg, node)) {
+                    (Tri::Yes, _) | (_, Tri::Yes) => Tri::Yes,
+                    (Tri::No, Tri::No) => Tri::No,
+                    _ => Tri::Maybe,
+                }),
+            Guard::File(t) => node(t),
             Guard::Other(_) => Tri::Maybe,
         }
+    }
+
+    /// The file tests in the guard, each with its polarity (true: the guard needs it to hold).
+    pub fn file_tests(&self) -> Vec<(&FileTest, bool)> {
+        fn walk<'g>(g: &'g Guard, positive: bool, out: &mut Vec<(&'g FileTest, bool)>) {
+            match g {
+                Guard::File(t) => {
+                    if !out.contains(&(t, positive)) {
+                        out.push((t, positive));
+                    }
+                }
+                Guard::Not(g) => walk(g, !positive, out),
+                Guard::And(gs) | Guard::Or(gs) => gs.iter().for_each(|g| walk(g, positive, out)),
+                Guard::Always | Guard::ArgIs(_) | Guard::Other(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, true, &mut out);
+        out
     }
 
     /// Does the guard look at `$1` at all?
     pub fn mentions_arg(&self) -> bool {
         match self {
             Guard::ArgIs(_) => true,
-            Guard::Always | Guard::Other(_) => false,
+            Guard::Always | Guard::File(_) | Guard::Other(_) => false,
             Guard::Not(g) => g.mentions_arg(),
             Guard::And(gs) | Guard::Or(gs) => gs.iter().any(Guard::mentions_arg),
         }
@@ -143,6 +236,7 @@ impl fmt::Display for Guard {
                 }
                 Ok(())
             }
+            Guard::File(t) => f.write_str(&t.text),
             Guard::Other(t) => f.write_str(t),
         }
     }

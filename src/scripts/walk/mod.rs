@@ -31,7 +31,7 @@ mod values;
 
 pub use analysis::{Analysis, Site, UnitOp, Unknown, UnknownKind};
 pub use command::normalise_unit;
-pub use guard::{Guard, Tri};
+pub use guard::{FileOp, FileTest, Guard, Tri};
 
 use super::parse::{self, AndOr};
 use values::Env;

@@ -1,7 +1,11 @@
 //! Conditions: the exit status of a condition list as a [`Guard`]. `[`/`test` expressions on
 //! `$1` (`=`, `!=`, `-z`, `-n`, `!`, `-a`, `-o`, parentheses) become guards over `$1`;
-//! `true`/`:`/`false` are constants; anything else is [`Guard::Other`] with its text.
+//! `true`/`:`/`false` are constants; unary file tests on a literal absolute path (`-e -f -d -L
+//! -h -s -x`) are [`Guard::File`], facts of the node, except `/run/systemd/system`, which stays
+//! "this is a systemd host" (Maybe: an offline `--root` has no `/run`); anything else is
+//! [`Guard::Other`] with its text.
 
+use super::guard::{FileOp, FileTest};
 use super::{Guard, Walker};
 use crate::scripts::glob;
 use crate::scripts::lex::{Part, Word};
@@ -26,6 +30,24 @@ fn arg_form(w: &Word) -> Option<(String, String)> {
         }
     }
     seen.then_some((pre, suf))
+}
+
+/// `-x "/etc/init.d/containerd"`: a file test on a literal absolute path without glob
+/// characters; None for anything else and for `/run/systemd/system`.
+fn file_test(flag: Option<&str>, w: &Word, text: String) -> Option<FileTest> {
+    let op = FileOp::from_flag(flag?)?;
+    let path = w.literal()?;
+    let unquoted_glob = w
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::Lit { text, quoted: false } if text.contains(['*', '?', '['])));
+    if !path.starts_with('/')
+        || unquoted_glob
+        || path.trim_end_matches('/') == "/run/systemd/system"
+    {
+        return None;
+    }
+    Some(FileTest { op, path, text })
 }
 
 impl Walker<'_> {
@@ -83,10 +105,14 @@ impl Walker<'_> {
             "false" => return Guard::never(),
             _ => return other(),
         };
-        if g.mentions_arg() || g == Guard::never() {
-            g
-        } else {
-            other()
+        match g {
+            // A lone file test reads as the script wrote it: `[ -x "/etc/init.d/x" ]`.
+            Guard::File(t) => Guard::File(FileTest {
+                text: self.text(&s.span),
+                ..t
+            }),
+            g if g.mentions_arg() || g == Guard::never() || !g.file_tests().is_empty() => g,
+            _ => other(),
         }
     }
 
@@ -169,6 +195,9 @@ impl Walker<'_> {
                         _ => {}
                     }
                 }
+            }
+            if let Some(t) = file_test(first.as_deref(), &a[start + 1], span_text(start + 2)) {
+                return Guard::File(t);
             }
             return Guard::Other(span_text(start + 2));
         }
