@@ -7,6 +7,7 @@
 mod support;
 
 mod audit_cli;
+mod audit_debhelper;
 mod audit_dpkg;
 mod dpkg_deb;
 mod dpkg_log_fuzz;
