@@ -6,7 +6,9 @@
 //!
 //! What is decided how:
 //! - Conditions not on `$1` are [`classify::Guard::Other`] and evaluate to Maybe: a stop that
-//!   may run on upgrade counts as one.
+//!   may run on upgrade counts as one. File tests on literal paths (`[ -x "/etc/init.d/x" ]`)
+//!   are [`classify::Guard::File`]: Maybe too, except in `audit`, which answers them from the
+//!   node's files ([`node`], [`stops_on_upgrade_on`]).
 //! - `invoke-rc.d --skip-systemd-native X stop` is not a stop: on systemd it does nothing for
 //!   units with a native unit file, which all watched units have.
 //! - `exit` reached only for some `$1` (`case "$1" in upgrade) exit 0;; esac`) guards what follows.
