@@ -150,21 +150,16 @@ fn script_facts(root: &Root, s: &InstalledScript, watched: &[&str]) -> ScriptFac
 /// The node's files for the script's file tests, with what the package ships (dpkg's file
 /// list, read only when a guard tests a file).
 fn node_of<'r>(root: &'r Root, pkg: &PackageStatus, analysis: &Analysis) -> Node<'r> {
-    if analysis
+    let list = if analysis
         .sites
         .iter()
         .all(|s| s.guard.file_tests().is_empty())
     {
-        return Node::new(root.dir(), Some(vec![]));
-    }
-    let list = crate::dpkg::info::info_path(root.admindir(), pkg, "list")
-        .and_then(|p| crate::fsutil::read_nofollow(&p, 64 << 20).ok())
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .lines()
-                .map(str::to_string)
-                .collect()
-        });
+        Some(String::new())
+    } else {
+        crate::dpkg::info::info_path(root.admindir(), pkg, "list")
+            .and_then(|p| crate::fsutil::read_text_nofollow(&p).ok())
+    };
     Node::new(root.dir(), list)
 }
 

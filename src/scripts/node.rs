@@ -6,7 +6,6 @@
 //! the package ships (its dpkg file list) may hold once the upgrade has unpacked it, or again
 //! after an admin removed it: that answer is [`FileAnswer::Shipped`], which counts as Maybe.
 
-use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -47,46 +46,40 @@ impl FileFact {
     /// "only while /etc/init.d/containerd exists as an executable: it does not on this node,
     /// and containerd does not ship it".
     pub fn describe(&self, package: &str) -> String {
-        let cond = format!(
-            "only while {}{}",
-            if self.positive { "" } else { "no " },
-            self.test.describe()
-        );
-        let how = match self.answer {
-            FileAnswer::Holds => "it does on this node".to_string(),
-            FileAnswer::Fails => {
-                format!("it does not on this node, and {package} does not ship it")
-            }
-            FileAnswer::Shipped => format!(
-                "it does not on this node now, but {package} ships {}, so it may during the upgrade",
-                self.test.path
+        let (how, tail) = match self.answer {
+            FileAnswer::Holds => ("it does on this node", ""),
+            FileAnswer::Fails => ("it does not on this node, and ", " does not ship it"),
+            FileAnswer::Shipped => (
+                "it does not on this node now, but ",
+                " ships it, so it may during the upgrade",
             ),
-            FileAnswer::Unsure => format!(
-                "it does not on this node now, and what {package} ships is not known (its file list could not be read)"
+            FileAnswer::Unsure => (
+                "it does not on this node now, and the file list of ",
+                " could not be read",
             ),
         };
-        format!("{cond}: {how}")
+        let package = if tail.is_empty() { "" } else { package };
+        format!(
+            "only while {}{} {}: {how}{package}{tail}",
+            if self.positive { "" } else { "no " },
+            self.test.path,
+            self.test.op.phrase()
+        )
     }
 }
 
 /// The node's files under a root, and the paths the package ships (None: not known).
 pub struct Node<'a> {
     root: &'a Path,
-    shipped: Option<HashSet<String>>,
+    /// A file list, one absolute path a line (dpkg's `info/PKG.list`).
+    shipped: Option<String>,
 }
 
 impl<'a> Node<'a> {
-    /// `shipped`: the package's file list (dpkg's `info/PKG.list`, or a newer `.deb`'s); None
-    /// when it could not be read, so that every failing test counts as Maybe.
-    pub fn new(root: &'a Path, shipped: Option<Vec<String>>) -> Node<'a> {
-        Node {
-            root,
-            shipped: shipped.map(|list| {
-                list.into_iter()
-                    .map(|p| p.trim_end_matches('/').to_string())
-                    .collect()
-            }),
-        }
+    /// `shipped`: the package's file list, one path a line (dpkg's `info/PKG.list`); None when
+    /// it could not be read, so that every failing test counts as Maybe.
+    pub fn new(root: &'a Path, shipped: Option<String>) -> Node<'a> {
+        Node { root, shipped }
     }
 
     pub fn answer(&self, t: &FileTest) -> FileAnswer {
@@ -95,7 +88,9 @@ impl<'a> Node<'a> {
         } else {
             match &self.shipped {
                 None => FileAnswer::Unsure,
-                Some(list) if list.contains(t.path.trim_end_matches('/')) => FileAnswer::Shipped,
+                Some(list) if list.lines().any(|l| l == t.path.trim_end_matches('/')) => {
+                    FileAnswer::Shipped
+                }
                 Some(_) => FileAnswer::Fails,
             }
         }
@@ -192,7 +187,7 @@ mod tests {
         // An absolute link is taken inside the root, never to the host's /etc.
         std::os::unix::fs::symlink("/etc/init.d/docker", r.join("etc/init.d/link")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", r.join("etc/init.d/out")).unwrap();
-        let node = Node::new(r, Some(vec!["/etc/init.d/containerd".to_string()]));
+        let node = Node::new(r, Some("/\n/etc\n/etc/init.d/containerd\n".to_string()));
         let cases = [
             (Executable, "/etc/init.d/docker", FileAnswer::Holds),
             (Executable, "/etc/init.d/plain", FileAnswer::Fails),
@@ -230,7 +225,7 @@ mod tests {
             "if [ -z \"${DPKG_ROOT:-}\" ] && [ \"$1\" = upgrade ] && [ -x \"/etc/init.d/containerd\" ] ; then\n\tinvoke-rc.d containerd stop || exit 1\nfi\n",
         );
         let d = tempfile::tempdir().unwrap();
-        let node = Node::new(d.path(), Some(vec![]));
+        let node = Node::new(d.path(), Some(String::new()));
         assert_eq!(node.eval(&a.sites[0].guard, "upgrade"), Tri::No);
         assert_eq!(a.sites[0].runs_on("upgrade"), Tri::Maybe);
         let facts = node.facts(&a.sites);

@@ -107,10 +107,10 @@ impl Walker<'_> {
         };
         match g {
             // A lone file test reads as the script wrote it: `[ -x "/etc/init.d/x" ]`.
-            Guard::File(t) => Guard::File(FileTest {
-                text: self.text(&s.span),
-                ..t
-            }),
+            Guard::File(mut t) => {
+                t.text = self.text(&s.span);
+                Guard::File(t)
+            }
             g if g.mentions_arg() || g == Guard::never() || !g.file_tests().is_empty() => g,
             _ => other(),
         }
@@ -197,7 +197,7 @@ impl Walker<'_> {
                 }
             }
             if let Some(t) = file_test(first.as_deref(), &a[start + 1], span_text(start + 2)) {
-                return Guard::File(t);
+                return Guard::File(Box::new(t));
             }
             return Guard::Other(span_text(start + 2));
         }
