@@ -147,19 +147,46 @@ fn script_facts(root: &Root, s: &InstalledScript, watched: &[&str]) -> ScriptFac
     }
 }
 
-/// The node's files for the script's file tests, with what the package ships (dpkg's file
-/// list, read only when a guard tests a file).
+/// The node's files for the script's file tests, with what the package ships: dpkg's file list
+/// of the installed version and, if apt's archive cache holds a newer `.deb`, its regular files
+/// and conffiles (`md5sums`, `conffiles`). Read only when a guard tests a file.
 fn node_of<'r>(root: &'r Root, pkg: &PackageStatus, analysis: &Analysis) -> Node<'r> {
-    let list = if analysis
+    if analysis
         .sites
         .iter()
         .all(|s| s.guard.file_tests().is_empty())
     {
-        Some(String::new())
-    } else {
-        crate::dpkg::info::info_path(root.admindir(), pkg, "list")
-            .and_then(|p| crate::fsutil::read_text_nofollow(&p).ok())
-    };
+        return Node::new(root.dir(), Some(String::new()));
+    }
+    let mut list = crate::dpkg::info::info_path(root.admindir(), pkg, "list")
+        .and_then(|p| crate::fsutil::read_text_nofollow(&p).ok());
+    let newer = pkg
+        .version
+        .as_ref()
+        .and_then(|v| crate::dpkg::deb::cached_candidate(root, &pkg.name, v).ok())
+        .flatten();
+    if let Some(deb) = newer {
+        for member in ["md5sums", "conffiles"] {
+            // md5sums: "HASH  usr/bin/x"; conffiles: "/etc/init.d/x" (maybe "remove-on-upgrade").
+            // A member that cannot be read makes what the package ships unknown (Maybe).
+            let text = match crate::dpkg::deb::control_text(&deb, member) {
+                Ok(t) => t.unwrap_or_default(),
+                Err(_) => {
+                    list = None;
+                    break;
+                }
+            };
+            for line in text.lines() {
+                let path = match member {
+                    "md5sums" => line.split_once("  ").map_or("", |(_, p)| p),
+                    _ => line.split_whitespace().next().unwrap_or(""),
+                };
+                if let Some(list) = list.as_mut() {
+                    list.push_str(&format!("\n/{}", path.trim_start_matches('/')));
+                }
+            }
+        }
+    }
     Node::new(root.dir(), list)
 }
 

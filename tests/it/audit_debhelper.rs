@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The two built packages: without and with an init script (`debian/containerd.init`).
+/// The two built packages: 1.0-1 without and 1.1-1 with an init script
+/// (`debian/containerd.init`).
 struct Built {
     no_init: PathBuf,
     with_init: PathBuf,
@@ -31,14 +32,14 @@ fn built() -> &'static Built {
             .unwrap()
             .keep();
         Built {
-            no_init: build(&out.join("no-init"), false),
-            with_init: build(&out.join("with-init"), true),
+            no_init: build(&out.join("no-init"), "1.0-1", false),
+            with_init: build(&out.join("with-init"), "1.1-1", true),
         }
     })
 }
 
-/// Builds containerd 1.0-1 from a source tree under `dir`; returns the .deb.
-fn build(dir: &Path, init_script: bool) -> PathBuf {
+/// Builds containerd `version` from a source tree under `dir`; returns the .deb.
+fn build(dir: &Path, version: &str, init_script: bool) -> PathBuf {
     let src = dir.join("containerd-1.0");
     let debian = src.join("debian");
     std::fs::create_dir_all(&debian).unwrap();
@@ -49,7 +50,7 @@ fn build(dir: &Path, init_script: bool) -> PathBuf {
     );
     w(
         "changelog",
-        "containerd (1.0-1) unstable; urgency=medium\n\n  * Test package.\n\n -- Test <test@example.invalid>  Mon, 01 Jan 2024 00:00:00 +0000\n",
+        &format!("containerd ({version}) unstable; urgency=medium\n\n  * Test package.\n\n -- Test <test@example.invalid>  Mon, 01 Jan 2024 00:00:00 +0000\n"),
     );
     w("compat", "9\n");
     w("containerd.service", shapes::CONTAINERD_SERVICE);
@@ -75,7 +76,7 @@ fn build(dir: &Path, init_script: bool) -> PathBuf {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    dir.join("containerd_1.0-1_all.deb")
+    dir.join(format!("containerd_{version}_all.deb"))
 }
 
 /// A node with the built containerd and a docker.io whose docker.service is
@@ -182,6 +183,27 @@ fn an_init_script_the_package_ships_makes_the_stop_real() {
 
     // Removed by the admin, but shipped: the upgrade can bring it back. Conservative.
     std::fs::remove_file(t.path().join("etc/init.d/containerd")).unwrap();
+    let v = audit(&t);
+    assert_eq!(v["severity"], "CRITICAL", "{v:#}");
+    let f = containerd_findings(&v)
+        .into_iter()
+        .find(|f| f["severity"] == "CRITICAL")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    let summary = f["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("/etc/init.d/containerd exists")
+            && summary.contains("but containerd ships it"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn an_init_script_the_next_version_ships_makes_the_stop_real() {
+    // 1.0-1 installed without an init script; 1.1-1, which ships one, in apt's archive cache.
+    let t = node(&built().no_init);
+    let cache = t.path().join("var/cache/apt/archives");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::copy(&built().with_init, cache.join("containerd_1.1-1_all.deb")).unwrap();
     let v = audit(&t);
     assert_eq!(v["severity"], "CRITICAL", "{v:#}");
     let f = containerd_findings(&v)
