@@ -8,6 +8,7 @@ mod support;
 
 mod audit_cli;
 mod audit_containers;
+mod audit_debhelper;
 mod audit_dpkg;
 mod audit_npd;
 mod audit_output;
