@@ -14,6 +14,17 @@ pub enum ContainerdAfterUpgrade {
     Leave,
 }
 
+/// What the post stage does with a container that ran before the operation and went down with
+/// docker during it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartContainers {
+    /// Name it; start nothing (docker's restart policies decide).
+    Never,
+    /// Start it again (`POST /containers/{id}/start`: the same container, never a new one).
+    PreviouslyRunning,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Master switch for the hook.
@@ -33,6 +44,7 @@ pub struct Config {
     /// The just-in-time guard: patch a harmful prerm/preinst in Pre-Install-Pkgs.
     pub jit_patch: bool,
     pub containerd_after_upgrade: ContainerdAfterUpgrade,
+    pub restart_containers: RestartContainers,
 }
 
 impl Default for Config {
@@ -53,6 +65,7 @@ impl Default for Config {
             max_snapshot_age_secs: 6 * 3600,
             jit_patch: true,
             containerd_after_upgrade: ContainerdAfterUpgrade::Restart,
+            restart_containers: RestartContainers::Never,
         }
     }
 }
@@ -70,6 +83,8 @@ struct RawConfig {
     max_snapshot_age_secs: Option<u64>,
     jit_patch: Option<bool>,
     containerd_after_upgrade: Option<ContainerdAfterUpgrade>,
+    /// A string checked by hand: a second enum through toml's deserializer costs ~2 KiB.
+    restart_containers: Option<String>,
 }
 
 /// Loads the config under `root`; a missing file gives the defaults. Unknown keys and bad
@@ -132,6 +147,19 @@ pub fn parse(text: &str) -> anyhow::Result<Config> {
         containerd_after_upgrade: raw
             .containerd_after_upgrade
             .unwrap_or(d.containerd_after_upgrade),
+        restart_containers: match raw.restart_containers.as_deref() {
+            None | Some("never") => RestartContainers::Never,
+            Some("previously-running") => RestartContainers::PreviouslyRunning,
+            Some(v) => {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("restart_containers"))
+                    .map_or(0, |i| i + 1);
+                anyhow::bail!(
+                    "line {line}: restart_containers = {v:?}: expected \"never\" or \"previously-running\""
+                );
+            }
+        },
     };
     for u in &c.units {
         if !valid_unit(u) {
@@ -193,6 +221,15 @@ mod tests {
         assert_eq!(c.containerd_after_upgrade, ContainerdAfterUpgrade::Leave);
         assert_eq!(c.hook_budget_secs, 30);
         assert!(c.jit_patch);
+        assert_eq!(c.restart_containers, RestartContainers::Never);
+        let c = parse("restart_containers = \"previously-running\"\n").unwrap();
+        assert_eq!(c.restart_containers, RestartContainers::PreviouslyRunning);
+        for bad in ["\"always\"", "true", "\"Never\"", "\"previously_running\""] {
+            let e = parse(&format!("restart_containers = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("line 1"), "{bad}: {e}");
+        }
     }
 
     #[test]

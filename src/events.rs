@@ -192,8 +192,8 @@ fn journal_line(msg: &str) -> Vec<u8> {
 pub fn priority(kind: &str) -> u8 {
     match kind {
         "error" | "start-failed" => 3,
-        "left-stopped" => 4,
-        "started" | "restarted" | "patched" | "reverted" => 5,
+        "left-stopped" | "container-down" => 4,
+        "started" | "restarted" | "patched" | "reverted" | "container-restarted" => 5,
         _ => 6,
     }
 }

@@ -119,7 +119,7 @@ fn poll(budget: Duration, mut attempt: impl FnMut(Duration) -> Result<()>) -> Re
 /// `UnixStream::connect` has no timeout and blocks while the listener's backlog is full (a
 /// daemon that hangs): connect on a helper thread and stop waiting at the bound. A connect
 /// that is abandoned finishes or fails on its own; the thread then ends.
-fn connect_bounded(sock: &Path, timeout: Duration) -> Result<UnixStream> {
+pub(crate) fn connect_bounded(sock: &Path, timeout: Duration) -> Result<UnixStream> {
     let (tx, rx) = mpsc::channel();
     let path = sock.to_path_buf();
     std::thread::spawn(move || {

@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod dirs;
 pub mod dpkg;
+pub mod engine;
 pub mod escape;
 pub mod events;
 pub mod fsutil;

@@ -35,6 +35,9 @@ pub enum Kind {
     Unknown,
     /// A script we patched earlier: safe because patched.
     Patched,
+    /// A postinst restarts docker on upgrade (live-restore off): containers without a restart
+    /// policy stay down (see `audit::containers`).
+    Restart,
     /// A stop on upgrade that only a file test keeps from running (`[ -x /etc/init.d/x ]`
     /// where the node has no such file and the package does not ship it): safe on this node.
     Inert,

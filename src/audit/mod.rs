@@ -4,6 +4,7 @@
 
 pub mod aptconf;
 pub mod collect;
+pub mod containers;
 pub mod diff;
 pub mod facts;
 pub mod findings;
@@ -76,6 +77,12 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     };
     let facts = collect::collect(&ctx.root, &packages, &config.units);
     let mut findings = findings::evaluate(&facts);
+    // The new findings are WARNINGs: in after the more severe ones (no second sort instance).
+    let at = findings
+        .iter()
+        .position(|f| f.severity.rank() < Severity::Warning.rank())
+        .unwrap_or(findings.len());
+    findings.splice(at..at, containers::restart_findings(&facts));
 
     let against = match &args.against {
         None => None,
@@ -96,7 +103,9 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    let report = report::Report::new(ctx.root.dir(), &facts, findings, diffs, notes);
+    let at_risk = containers::at_risk(ctx, &facts, &findings, &mut notes);
+    let mut report = report::Report::new(ctx.root.dir(), &facts, findings, diffs, notes);
+    report.system.containers_at_risk = at_risk;
     let color = use_color(args.color);
     let out = match args.format {
         Format::Text => render::text::render(&report, color),

@@ -6,7 +6,7 @@ use super::findings::{Finding, Kind};
 use super::Severity;
 use serde::Serialize;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -51,6 +51,8 @@ pub struct SystemReport {
     pub live_restore: Option<bool>,
     pub hooks: HooksReport,
     pub unattended_upgrades: UnattendedReport,
+    /// Running containers the next upgrade takes down for good (`None`: docker not asked).
+    pub containers_at_risk: Option<super::containers::AtRisk>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,6 +162,7 @@ impl Report {
                         })
                         .collect(),
                 },
+                containers_at_risk: None,
             },
             findings,
             diffs,

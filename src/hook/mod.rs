@@ -11,6 +11,7 @@
 
 pub mod act;
 pub mod attribute;
+pub mod containers;
 pub mod decide;
 pub mod post;
 pub mod snapshot;

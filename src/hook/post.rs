@@ -126,6 +126,7 @@ fn act_on(env: &Env, sm: &dyn ServiceManager, mut rec: Record) -> Result<Record>
     } else {
         containerd_after_upgrade(env, sm, &rec, &changes, &now, &world);
     }
+    super::containers::after(env, sm, &rec, &changes);
     Ok(rec)
 }
 

@@ -83,6 +83,7 @@ pub fn apt_pkgs(env: &Env, stream: &Stream) -> Result<()> {
         Vec::new()
     };
     let mut rec = rec?;
+    rec.containers = super::containers::before(env, &rec.units);
     rec.command_line = stream.command_line.clone();
     rec.actions = watched;
     for h in &mut rec.harmful {
@@ -214,6 +215,7 @@ pub fn take(env: &Env, changing: &[String]) -> Result<Record> {
         actions: Vec::new(),
         harmful,
         failed_starts: Vec::new(),
+        containers: None,
     })
 }
 

@@ -80,6 +80,10 @@ pub struct Record {
     /// Units whose start already failed in this transaction: never tried twice.
     #[serde(default)]
     pub failed_starts: Vec<String>,
+    /// The running containers before the operation (absent in older records, and when
+    /// docker.service was not active or its API did not answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containers: Option<super::containers::Before>,
 }
 
 impl Record {
@@ -153,6 +157,9 @@ impl Record {
         self.updated_boot = self.updated_boot.max(newer.updated_boot);
         if self.command_line.is_none() {
             self.command_line = newer.command_line;
+        }
+        if self.containers.is_none() {
+            self.containers = newer.containers;
         }
     }
 }
@@ -365,7 +372,18 @@ pub(crate) mod tests {
             actions: vec![],
             harmful: vec![],
             failed_starts: vec![],
+            containers: None,
         }
+    }
+
+    #[test]
+    fn a_record_without_containers_still_reads() {
+        let rec = record();
+        let mut v = serde_json::to_value(&rec).unwrap();
+        assert!(v.get("containers").is_none(), "not written when absent");
+        v.as_object_mut().unwrap().remove("containers");
+        let back = parse(v.to_string().as_bytes(), Path::new("t")).unwrap();
+        assert_eq!(back.containers, None);
     }
 
     #[test]

@@ -336,3 +336,94 @@ SCENARIOS = [
     (10, "audit: OK on stock, CRITICAL exposed, WARNING with the tool, OK after patch", s10_audit, WITH),
     (19, "the audit timer: installed disabled; enable --now + its service write the textfile", s19_audit_timer, WITH),
 ]
+
+
+# --- containers across the upgrade (issue 13) --------------------------------------------------------
+def containers_setup(m, ctx):
+    """docker.io at +dug1 (prerm stops docker on every upgrade); besides c1: `keep`
+    (--restart=always), `plain` (no restart policy) running, `stopped` stopped by the admin."""
+    setup_docker_v1(m, ctx)
+    run = ["docker", "run", "-d", "--init"]
+    cmd = ["dug/tiny:1", "/bin/sleep", "1000000"]
+    m.run(run + ["--name", "keep", "--restart=always"] + cmd)
+    m.run(run + ["--name", "plain"] + cmd)
+    m.run(run + ["--name", "stopped"] + cmd)
+    m.run(["docker", "stop", "-t", "1", "stopped"])
+    return {n: container_state(m, n) for n in ("keep", "plain", "stopped")}
+
+
+def container_state(m, name):
+    """(running, id) of a container. Only call while docker.service is known active."""
+    r = m.run(["docker", "inspect", "-f", "{{.State.Running}} {{.Id}}", name], quiet=True)
+    running, cid = r.out.split()
+    return running == "true", cid
+
+
+def container_events(m):
+    r = m.run(["cat", "/var/log/docker-upgrade-guard/events.jsonl"], check=False, quiet=True)
+    return [l for l in r.out.splitlines() if '"container-' in l]
+
+
+def s15_containers_named(m, ctx, tool):
+    before = containers_setup(m, ctx)
+    check(before["plain"][0] and before["keep"][0] and not before["stopped"][0], f"setup: {before}")
+    if tool:
+        install_tool(m, ctx, jit=False)
+    r = m.apt("install", ctx.deb("docker_dug2"))
+    check(pkg_version(m, "docker.io") == ctx.version("docker_dug2"), "docker.io was not upgraded")
+    if not tool:
+        # Both containers are down with docker; started by hand, only `keep` comes back.
+        expect_inactive(m, "docker.service", "docker.io upgrade without the tool")
+        m.run(["systemctl", "start", "docker.service"])
+        wait_until("keep running after starting docker by hand", lambda: container_state(m, "keep")[0], 30)
+        check(not container_state(m, "plain")[0], "plain came back without a restart policy?")
+        return
+    expect_docker_up(m, "docker.io upgrade with the tool")
+    wait_until("keep running again", lambda: container_state(m, "keep")[0], 30)
+    check(not container_state(m, "plain")[0], "plain is running: restart_containers defaults to never")
+    check(not container_state(m, "stopped")[0], "the admin's stopped container was started")
+    v1, v2 = ctx.version("docker_dug1"), ctx.version("docker_dug2")
+    expect_said(r.out, "container plain (dug/tiny:1, restart policy no) was running before the upgrade of "
+                f"docker.io {v1} → {v2} and is not running now")
+    expect_said(r.out, "2 of 3 containers came back by their restart policy; 1 did not: plain")
+    bad = [l for l in hook_lines(r.out) if "container keep" in l or "container c1" in l or "container stopped" in l]
+    check(not bad, f"a container that came back (or was not running) was named: {bad}")
+    evs = container_events(m)
+    check(len(evs) == 1 and '"container-down"' in evs[0] and "container plain" in evs[0], f"events: {evs}")
+    st = m.run([BIN, "status"], check=False, quiet=True).out
+    check("container-down: container plain" in st, f"status does not show it: {st}")
+
+
+def s16_containers_restarted(m, ctx, tool):
+    before = containers_setup(m, ctx)
+    install_tool(m, ctx, jit=False)
+    m.write("/etc/docker-upgrade-guard/config.toml",
+            "# e2e\njit_patch = false\nrestart_containers = \"previously-running\"\n")
+    r = m.apt("install", ctx.deb("docker_dug2"))
+    expect_docker_up(m, "docker.io upgrade with restart_containers")
+    plain = container_state(m, "plain")
+    check(plain == (True, before["plain"][1]), f"plain not running again as the same container: {plain} vs {before['plain']}")
+    check(not container_state(m, "stopped")[0], "the admin's stopped container was started")
+    expect_said(r.out, "container plain (dug/tiny:1, restart policy no)", "started it again")
+    expect_said(r.out, "1 did not: plain; started again: plain")
+    evs = container_events(m)
+    check(len(evs) == 1 and '"container-restarted"' in evs[0], f"events: {evs}")
+
+
+def s17_containers_guard_on(m, ctx, tool):
+    before = containers_setup(m, ctx)
+    install_tool(m, ctx)
+    main_before = m.main_pid("docker.service")
+    r = m.apt("install", ctx.deb("docker_dug2"))
+    check(m.main_pid("docker.service") == main_before, "dockerd was restarted with the guard on")
+    check(container_state(m, "plain") == before["plain"], "plain went down with the guard on")
+    named = [l for l in hook_lines(r.out) if "container" in l]
+    check(not named, f"containers reported with the guard on: {named}")
+    check(not container_events(m), f"container events with the guard on: {container_events(m)}")
+
+
+SCENARIOS += [
+    (15, "containers: plain (no restart policy) is named after a docker.io upgrade stopped it", s15_containers_named, BOTH),
+    (16, "containers: restart_containers = previously-running starts plain again, same id", s16_containers_restarted, WITH),
+    (17, "containers: guard on, nothing goes down, nothing reported", s17_containers_guard_on, WITH),
+]

@@ -158,7 +158,7 @@ fn bookworm_as_shipped_is_ok() {
 
     let (code, v) = json(t.path(), &[]);
     assert_eq!(code, 0);
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     assert_eq!(v["severity"], "OK");
     assert_eq!(
         package(&v, "docker.io")["version"],

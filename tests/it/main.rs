@@ -7,6 +7,7 @@
 mod support;
 
 mod audit_cli;
+mod audit_containers;
 mod audit_debhelper;
 mod audit_dpkg;
 mod audit_npd;
@@ -15,8 +16,10 @@ mod dpkg_deb;
 mod dpkg_log_fuzz;
 mod dpkg_status;
 mod dpkg_version;
+mod engine_client;
 mod faults_dirs;
 mod hook_apt;
+mod hook_containers;
 mod hook_dpkg;
 mod hook_lines;
 mod package_config;

@@ -101,6 +101,11 @@ fn uncommented_settings_are_exactly_config_fields_with_their_defaults() {
         .try_into()
         .expect("containerd_after_upgrade is restart|leave");
     assert_eq!(c, d.containerd_after_upgrade);
+    let r: docker_upgrade_guard::config::RestartContainers = t["restart_containers"]
+        .clone()
+        .try_into()
+        .expect("restart_containers is never|previously-running");
+    assert_eq!(r, d.restart_containers);
 }
 
 #[test]
@@ -110,5 +115,5 @@ fn the_field_scanner_sees_all_fields() {
     for k in ["enabled", "units", "jit_patch", "containerd_after_upgrade"] {
         assert!(f.contains(k), "{k} missing from {f:?}");
     }
-    assert_eq!(f.len(), 9, "{f:?}");
+    assert_eq!(f.len(), 10, "{f:?}");
 }

@@ -3,6 +3,8 @@
 //!
 //! Used by every module of the integration crate as `crate::support`.
 
+pub mod engine;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

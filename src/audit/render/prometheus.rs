@@ -110,6 +110,15 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "docker_upgrade_guard_live_restore {}", u8::from(lr));
     }
 
+    if let Some(a) = &r.system.containers_at_risk {
+        head(
+            &mut o,
+            "docker_upgrade_guard_containers_at_risk",
+            "Running containers without a restart policy that the next upgrade takes down for good.",
+        );
+        let _ = writeln!(o, "docker_upgrade_guard_containers_at_risk {}", a.count);
+    }
+
     let uu = &r.system.unattended_upgrades;
     head(
         &mut o,

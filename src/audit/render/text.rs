@@ -122,6 +122,13 @@ pub fn render(r: &Report, color: bool) -> String {
         yes_no(s.hooks.binary),
         yes_no(s.hooks.enabled)
     );
+    if let Some(a) = &s.containers_at_risk {
+        let _ = writeln!(
+            o,
+            "  containers at risk: {}",
+            a.summary.as_deref().unwrap_or("none")
+        );
+    }
     let uu = &s.unattended_upgrades;
     let _ = writeln!(
         o,
