@@ -4,16 +4,22 @@
 //!
 //! Stages (see `hooks/apt.conf`, `hooks/dpkg.cfg`):
 //! - `apt-pkgs` (`DPkg::Pre-Install-Pkgs`, protocol 3): reads apt's stream to its end; if a
-//!   watched package is in it, records the "before" ([`state`]) and runs the just-in-time guard.
+//!   watched package is in it, records the "before" ([`snapshot`], [`state`]) and runs the
+//!   just-in-time guard ([`pre`]).
 //! - `apt-post` (`DPkg::Post-Invoke`): starts again what the operation stopped ([`post`]).
 //! - `dpkg-pre` / `dpkg-post` (dpkg.cfg `pre-invoke=`/`post-invoke=`): the same for dpkg runs
 //!   without apt; inside apt (`DPKG_FRONTEND_LOCKED`) they return at once.
 
+// The flow, in order: pre → snapshot → (dpkg runs) → post → compare → decide → act.
 pub mod act;
-pub mod attribute;
+pub mod compare;
 pub mod decide;
+pub mod dpkg;
 pub mod post;
+pub mod pre;
 pub mod snapshot;
+// What they share: the host's facts, the record, apt's stream.
+pub mod host;
 pub mod state;
 pub mod stream;
 
@@ -252,13 +258,13 @@ fn run_stage(env: &Env, input: Option<&[u8]>) -> anyhow::Result<()> {
             for p in &s.problems {
                 say(&format!("apt's package list: {p}"));
             }
-            snapshot::apt_pkgs(env, &s)
+            pre::apt_pkgs(env, &s)
         }
         Stage::DpkgPre => {
             if env.frontend_locked || !env.config.enabled || env.suspended {
                 return Ok(());
             }
-            snapshot::dpkg_pre(env)
+            pre::dpkg_pre(env)
         }
         Stage::AptPost => post::run(env),
         Stage::DpkgPost => {
