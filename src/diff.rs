@@ -1,4 +1,5 @@
-//! The unified diff of an installed script against its fixed version, and its colouring.
+//! The unified diff of an installed script against its fixed (`audit`) or repaired (`patch`)
+//! version, and its colouring.
 
 use similar::TextDiff;
 

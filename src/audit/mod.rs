@@ -4,7 +4,6 @@
 
 pub mod aptconf;
 pub mod collect;
-pub mod diff;
 pub mod facts;
 pub mod findings;
 pub mod fixed;
@@ -13,11 +12,33 @@ pub mod render;
 pub mod report;
 pub mod system;
 
-use crate::cli::{AuditArgs, Color, Ctx, Format};
+use crate::ctx::Ctx;
 use facts::Facts;
 use findings::{Finding, Kind};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// `audit`'s options, checked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The packages to audit (empty: the config's).
+    pub packages: Vec<String>,
+    /// The fixed version to diff against: a .deb or a script file.
+    pub against: Option<PathBuf>,
+    pub format: Format,
+    /// Colour the diff (decided: a terminal, no NO_COLOR, or asked for).
+    pub color: bool,
+}
+
+/// The report's format. The exit code is the same for all four.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Nagios,
+    Prometheus,
+}
 
 /// Monitoring-plugin exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,7 +76,7 @@ impl serde::Serialize for Severity {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Ctx, args: &Options) -> anyhow::Result<ExitCode> {
     let mut notes = Vec::new();
     let config = load_config(ctx, &mut notes);
     if let Some(bad) = args
@@ -93,9 +114,8 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let report = report::Report::new(ctx.root.dir(), &facts, findings, diffs, notes);
-    let color = use_color(args.color);
     let out = match args.format {
-        Format::Text => render::text::render(&report, color),
+        Format::Text => render::text::render(&report, args.color),
         Format::Json => render::json::render(&report),
         Format::Nagios => render::nagios::render(&report),
         Format::Prometheus => render::prometheus::render(&report),
@@ -140,14 +160,6 @@ fn printable(out: &str, format: Format) -> std::borrow::Cow<'_, str> {
     match format {
         Format::Text | Format::Json => std::borrow::Cow::Borrowed(out),
         Format::Nagios | Format::Prometheus => crate::escape::for_terminal(out),
-    }
-}
-
-fn use_color(c: Color) -> bool {
-    match c {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     }
 }
 
@@ -201,7 +213,7 @@ fn diffs(
             script: script.kind.name().to_string(),
             path: script.path.display().to_string(),
             fixed_source: fix.source.clone(),
-            diff: diff::unified(&reading.text, &fix.text, &old_header, &new_header),
+            diff: crate::diff::unified(&reading.text, &fix.text, &old_header, &new_header),
         });
     }
     out

@@ -23,8 +23,8 @@ pub mod host;
 pub mod state;
 pub mod stream;
 
-use crate::cli::{Ctx, HookArgs, Stage};
 use crate::config::{self, Config};
+use crate::ctx::Ctx;
 use crate::root::Root;
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,6 +42,23 @@ pub fn say(msg: &str) {
         "docker-upgrade-guard: {}",
         crate::escape::one_line(msg)
     );
+}
+
+/// The stage to run (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    AptPkgs,
+    AptPost,
+    DpkgPre,
+    DpkgPost,
+}
+
+/// `hook`'s options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub stage: Stage,
+    /// Exit non-zero on the tool's own errors (tests only; never in apt's configuration).
+    pub strict: bool,
 }
 
 /// Everything a stage needs, gathered once.
@@ -181,7 +198,7 @@ fn start_watchdog(budget: Duration, stage: Stage, strict: bool) {
         });
 }
 
-pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
+pub fn run(ctx: &Ctx, args: &Options) -> ExitCode {
     let started = Instant::now();
     install_signal_handlers();
     std::panic::set_hook(Box::new(|info| {
