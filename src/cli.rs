@@ -173,7 +173,7 @@ impl PatchArgs {
     fn options(&self) -> anyhow::Result<crate::patch::Options> {
         use crate::patch::Mode;
         for p in &self.packages {
-            if !crate::patch::backup::valid_package_name(p) {
+            if !crate::dpkg::valid_package_name(p) {
                 anyhow::bail!("--package {p:?} is not a valid Debian package name");
             }
         }

@@ -40,13 +40,15 @@ pub enum Format {
     Prometheus,
 }
 
-/// Monitoring-plugin exit codes.
+/// How bad a finding is. The declaration order is the precedence when combining (the derived
+/// `Ord`): OK < WARNING < UNKNOWN < CRITICAL. The monitoring-plugin exit code is another
+/// order: [`Severity::exit_code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
-    Ok = 0,
-    Warning = 1,
-    Critical = 2,
-    Unknown = 3,
+    Ok,
+    Warning,
+    Unknown,
+    Critical,
 }
 
 impl Severity {
@@ -59,13 +61,13 @@ impl Severity {
         }
     }
 
-    /// Precedence when combining: CRITICAL > UNKNOWN > WARNING > OK.
-    pub fn rank(self) -> u8 {
+    /// The monitoring-plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    pub fn exit_code(self) -> u8 {
         match self {
             Severity::Ok => 0,
             Severity::Warning => 1,
-            Severity::Unknown => 2,
-            Severity::Critical => 3,
+            Severity::Critical => 2,
+            Severity::Unknown => 3,
         }
     }
 }

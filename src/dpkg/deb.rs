@@ -8,7 +8,8 @@
 
 use super::control;
 use super::info::ScriptKind;
-use super::status::{is_arch, is_pkg_name, native_arch};
+use super::status::{is_arch, native_arch};
+use super::valid_package_name;
 use super::version::Version;
 use crate::fsutil::MAX_TEXT_FILE;
 use crate::root::Root;
@@ -52,7 +53,7 @@ pub fn fields(deb: &Path) -> Result<(String, Version)> {
     let name = p
         .and_then(|p| p.get("Package"))
         .with_context(|| format!("{} has no Package field", deb.display()))?;
-    if !is_pkg_name(name) {
+    if !valid_package_name(name) {
         bail!("{}: '{}' is not a valid package name", deb.display(), name);
     }
     let version = p
@@ -132,7 +133,7 @@ fn split_deb_name(file: &str) -> Option<(&str, String, &str)> {
     let stem = file.strip_suffix(".deb")?;
     let (rest, arch) = stem.rsplit_once('_')?;
     let (name, version) = rest.split_once('_')?;
-    if !is_pkg_name(name) || !is_arch(arch) {
+    if !valid_package_name(name) || !is_arch(arch) {
         return None;
     }
     Some((name, percent_decode(version)?, arch))

@@ -8,7 +8,7 @@ use super::decide::{Leave, Restart};
 use super::dpkg::Change;
 use super::host::now_secs;
 use super::{say, Env};
-use crate::events::Event;
+use crate::events::{Event, EventKind};
 use crate::service::ServiceManager;
 use std::time::Duration;
 
@@ -130,7 +130,7 @@ pub fn report_restart(env: &Env, c: &ContainerdStep, outcome: Option<String>) ->
                 env,
                 Event {
                     time: crate::events::rfc3339(now_secs()),
-                    kind: "restarted".into(),
+                    kind: EventKind::Restarted,
                     unit: Some(CONTAINERD.into()),
                     package: Some(c.change.package.clone()),
                     old_version: c.change.old.clone(),
@@ -196,17 +196,17 @@ pub fn report_group(
     );
     say(&line);
     let kind = if !failed.is_empty() {
-        "start-failed"
+        EventKind::StartFailed
     } else if g.to_start.is_empty() {
-        "left-stopped"
+        EventKind::LeftStopped
     } else {
-        "started"
+        EventKind::Started
     };
     record_event(
         env,
         Event {
             time: crate::events::rfc3339(now_secs()),
-            kind: kind.into(),
+            kind,
             unit: Some(units.join(",")),
             package: cause.change.as_ref().map(|c| c.package.clone()),
             old_version: cause.change.as_ref().and_then(|c| c.old.clone()),

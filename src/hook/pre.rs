@@ -8,6 +8,7 @@ use super::snapshot::{save, take};
 use super::state::HarmfulSite;
 use super::stream::Stream;
 use super::{say, Env};
+use crate::events::EventKind;
 use crate::patch::JitOutcome;
 use anyhow::Result;
 use std::path::Path;
@@ -100,7 +101,11 @@ fn jit(env: &Env, packages: &[String]) -> Vec<JitOutcome> {
             for o in &outcomes {
                 let ev = crate::events::Event {
                     time: crate::events::rfc3339(now_secs()),
-                    kind: if o.patched { "patched" } else { "error" }.into(),
+                    kind: if o.patched {
+                        EventKind::Patched
+                    } else {
+                        EventKind::Error
+                    },
                     package: Some(o.package.clone()),
                     message: format!("just-in-time guard: {}", o.line),
                     ..Default::default()
@@ -120,7 +125,7 @@ fn jit(env: &Env, packages: &[String]) -> Vec<JitOutcome> {
             // events.jsonl, `status`), not only in apt's scrollback.
             let ev = crate::events::Event {
                 time: crate::events::rfc3339(now_secs()),
-                kind: "error".into(),
+                kind: EventKind::Error,
                 message: line,
                 ..Default::default()
             };
