@@ -68,7 +68,7 @@ pub fn run(env: &Env, sm: &dyn ServiceManager, plan: &Plan) -> Report {
         if results.iter().any(|(u, r)| u == CONTAINERD && r.is_ok()) {
             answers.push(match containerd_answers(env) {
                 Ok(t) => format!("containerd answered in {:.1} s", t.as_secs_f64()),
-                Err(e) => format!("containerd does not answer: {e}"),
+                Err(e) => format!("containerd does not answer: {e:#}"),
             });
         }
         // Only after starting the daemon itself: a request on the socket alone would
@@ -76,7 +76,7 @@ pub fn run(env: &Env, sm: &dyn ServiceManager, plan: &Plan) -> Report {
         if results.iter().any(|(u, r)| u == DOCKER && r.is_ok()) {
             answers.push(match docker_answers(env) {
                 Ok(t) => format!("docker answered in {:.1} s", t.as_secs_f64()),
-                Err(e) => format!("docker does not answer: {e}"),
+                Err(e) => format!("docker does not answer: {e:#}"),
             });
         }
         report.failed_starts.extend(
@@ -101,7 +101,7 @@ fn restart_containerd(env: &Env, sm: &dyn ServiceManager, docker_was_active: boo
     if docker_was_active {
         match docker_answers(env) {
             Ok(d) => outcome.push_str(&format!("; docker answered in {:.1} s", d.as_secs_f64())),
-            Err(e) => outcome.push_str(&format!("; docker does not answer: {e}")),
+            Err(e) => outcome.push_str(&format!("; docker does not answer: {e:#}")),
         }
     }
     outcome
@@ -152,11 +152,11 @@ pub fn report_restart(env: &Env, c: &ContainerdStep, outcome: Option<String>) ->
 pub fn report_group(
     env: &Env,
     g: &GroupStep,
-    results: &[(String, Result<(), String>)],
+    results: &[(String, anyhow::Result<()>)],
     answers: &[String],
 ) -> String {
     let mut outcome: Vec<String> = Vec::new();
-    let failed: Vec<&(String, Result<(), String>)> =
+    let failed: Vec<&(String, anyhow::Result<()>)> =
         results.iter().filter(|(_, r)| r.is_err()).collect();
     if !g.to_start.is_empty() {
         if failed.is_empty() {
@@ -164,7 +164,7 @@ pub fn report_group(
         } else {
             for (u, r) in &failed {
                 if let Err(e) = r {
-                    outcome.push(format!("starting {u} failed: {e}"));
+                    outcome.push(format!("starting {u} failed: {e:#}"));
                 }
             }
             if failed.len() < results.len() {
@@ -225,28 +225,28 @@ fn start_all(
     env: &Env,
     sm: &dyn ServiceManager,
     units: &[String],
-) -> Vec<(String, Result<(), String>)> {
+) -> Vec<(String, anyhow::Result<()>)> {
     units
         .iter()
         .map(|u| {
             let t = env.bound(Duration::from_secs(env.config.start_timeout_secs));
-            let r = sm.start(u, t).map_err(|e| format!("{e:#}"));
+            let r = sm.start(u, t);
             (u.clone(), r)
         })
         .collect()
 }
 
 /// Waits for docker's `/_ping`; the time it took, or why not.
-fn docker_answers(env: &Env) -> Result<Duration, String> {
+fn docker_answers(env: &Env) -> anyhow::Result<Duration> {
     let t = env.bound(Duration::from_secs(env.config.ping_timeout_secs));
-    crate::health::wait_docker(&env.root.path(DOCKER_SOCK), t).map_err(|e| format!("{e:#}"))
+    crate::health::wait_docker(&env.root.path(DOCKER_SOCK), t)
 }
 
 /// Waits until containerd's gRPC socket accepts a connection (a connect is enough: containerd is
 /// not socket-activated, so connecting starts nothing); the time it took, or why not.
-fn containerd_answers(env: &Env) -> Result<Duration, String> {
+fn containerd_answers(env: &Env) -> anyhow::Result<Duration> {
     let t = env.bound(Duration::from_secs(env.config.ping_timeout_secs));
-    crate::health::wait_socket(&env.root.path(CONTAINERD_SOCK), t).map_err(|e| format!("{e:#}"))
+    crate::health::wait_socket(&env.root.path(CONTAINERD_SOCK), t)
 }
 
 fn record_event(env: &Env, ev: Event) {

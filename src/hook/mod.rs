@@ -133,7 +133,8 @@ fn effective_root(ctx: &Ctx) -> Root {
 
 /// apt's stream: on `APT_HOOK_INFO_FD` if set, else stdin. Read to its end whatever happens
 /// next, so that apt never writes into a closed pipe.
-fn read_apt_input() -> Result<Vec<u8>, String> {
+fn read_apt_input() -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
     use std::os::fd::FromRawFd;
     if let Some(fd) = std::env::var("APT_HOOK_INFO_FD")
         .ok()
@@ -144,18 +145,18 @@ fn read_apt_input() -> Result<Vec<u8>, String> {
             .parse()
             .ok()
             .filter(|n| *n >= 0)
-            .ok_or_else(|| format!("APT_HOOK_INFO_FD={fd:?} is not a file descriptor"))?;
+            .with_context(|| format!("APT_HOOK_INFO_FD={fd:?} is not a file descriptor"))?;
         if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
-            return Err(format!("APT_HOOK_INFO_FD={fd} is not open"));
+            anyhow::bail!("APT_HOOK_INFO_FD={fd} is not open");
         }
         // SAFETY: apt passed us this fd to read; it is open (checked) and nobody else uses it.
         let f = unsafe { std::fs::File::from_raw_fd(fd) };
-        return stream::read_all(f).map_err(|e| format!("cannot read apt's stream: {e}"));
+        return stream::read_all(f).context("cannot read apt's stream");
     }
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Ok(Vec::new());
     }
-    stream::read_all(std::io::stdin().lock()).map_err(|e| format!("cannot read apt's stream: {e}"))
+    stream::read_all(std::io::stdin().lock()).context("cannot read apt's stream")
 }
 
 extern "C" fn on_term(_: nix::libc::c_int) {
@@ -217,7 +218,7 @@ pub fn run(ctx: &Ctx, args: &Options) -> ExitCode {
     let input = if stage == Stage::AptPkgs {
         match read_apt_input() {
             Ok(b) => Some(b),
-            Err(e) => return fail(&e),
+            Err(e) => return fail(&format!("{e:#}")),
         }
     } else {
         None

@@ -74,7 +74,7 @@ pub fn xattrs_of(record: &BackupRecord) -> Result<Vec<Xattr>> {
         .xattrs
         .iter()
         .map(|x| {
-            crate::xattr::c_name(&x.name).map_err(|e| anyhow::anyhow!("backup record: {e}"))?;
+            crate::xattr::c_name(&x.name).map_err(|e| anyhow::anyhow!("backup record: {e:#}"))?;
             let hex = x.value_hex.as_bytes();
             if hex.len() % 2 != 0 || hex.len() / 2 > MAX_XATTR_VALUE {
                 bail!("backup record: the value of {} is not valid", x.name);
