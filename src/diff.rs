@@ -1,5 +1,8 @@
 //! The unified diff of an installed script against its fixed (`audit`) or repaired (`patch`)
 //! version, and its colouring.
+//!
+//! The diff algorithm is ported from the `similar` crate 2.7 (by Armin Ronacher, Pierre-Étienne
+//! Meunier and Brandon Williams; Apache License 2.0, see debian/copyright).
 
 /// Unified diff with 3 lines of context and `--- old_header` / `+++ new_header`, in the form
 /// GNU `patch` applies. Empty when the texts are equal.
