@@ -296,6 +296,32 @@ def s10_audit(m, ctx, tool):
     expect_docker_up(m, "upgrading the patched containerd")
 
 
+def s19_audit_timer(m, ctx, tool):
+    """The package's audit timer: installed disabled and stopped; enabling it and starting its
+    service writes the node_exporter textfile; a WARNING verdict (exit 1) is a successful run."""
+    setup_containerd_v1(m, ctx)
+    install_tool(m, ctx)
+    timer, service = "docker-upgrade-guard-audit.timer", "docker-upgrade-guard-audit.service"
+    prom = "/var/lib/prometheus/node-exporter/docker-upgrade-guard.prom"
+    state = m.run(["systemctl", "is-enabled", timer], check=False, quiet=True).out.strip()
+    check(state == "disabled", f"{timer} after install: is-enabled {state!r}, expected 'disabled'")
+    for u in (timer, service):
+        check(m.is_active(u) == "inactive", f"{u} after install: {m.is_active(u)!r}, expected 'inactive'")
+    check(m.run(["test", "-e", prom], check=False, quiet=True).rc != 0, f"{prom} exists before the timer ran")
+    # prometheus-node-exporter owns the directory; the package does not create it.
+    m.run(["mkdir", "-p", "/var/lib/prometheus/node-exporter"])
+    m.run(["systemctl", "enable", "--now", timer])
+    check(m.is_active(timer) == "active", f"{timer} not active after enable --now")
+    m.run(["systemctl", "start", service], timeout=300)
+    result = m.run(["systemctl", "show", "-p", "Result", "--value", service], quiet=True).out.strip()
+    check(result == "success", f"{service}: Result={result!r} (exit 1, WARNING, must count as success)")
+    r = m.run(["cat", prom], quiet=True)
+    check("docker_upgrade_guard_audit_severity 1" in r.out, f"{prom} has no WARNING severity: {r.out[:300]!r}")
+    check('docker_upgrade_guard_exposed{package="containerd"} 1' in r.out, f"{prom}: containerd not exposed")
+    mode = m.run(["stat", "-c", "%a", prom], quiet=True).out.strip()
+    check(mode == "644", f"{prom} mode {mode}, expected 644")
+
+
 BOTH, WITH = ("without", "with"), ("with",)
 SCENARIOS = [
     (1, "containerd upgrade with BindsTo= via apt-get install ./containerd.deb", s01_containerd_bindsto_apt, BOTH),
@@ -308,4 +334,5 @@ SCENARIOS = [
     (8, "policy-rc.d returns 101: nothing is started", s08_policy_rc_d, BOTH),
     (9, "dpkg -i of the harmful containerd: the dpkg hook path brings docker back", s09_dpkg_i, BOTH),
     (10, "audit: OK on stock, CRITICAL exposed, WARNING with the tool, OK after patch", s10_audit, WITH),
+    (19, "the audit timer: installed disabled; enable --now + its service write the textfile", s19_audit_timer, WITH),
 ]

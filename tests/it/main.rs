@@ -8,6 +8,8 @@ mod support;
 
 mod audit_cli;
 mod audit_dpkg;
+mod audit_npd;
+mod audit_output;
 mod dpkg_deb;
 mod dpkg_log_fuzz;
 mod dpkg_status;
@@ -17,6 +19,7 @@ mod hook_apt;
 mod hook_dpkg;
 mod package_config;
 mod package_static;
+mod package_units;
 mod patch_apt;
 mod patch_dpkg;
 mod patch_kill;
