@@ -17,6 +17,7 @@ mod dpkg_version;
 mod faults_dirs;
 mod hook_apt;
 mod hook_dpkg;
+mod hook_lines;
 mod package_config;
 mod package_static;
 mod package_units;
