@@ -14,6 +14,7 @@
 //! - [`dpkg`] — the dpkg database, maintainer scripts, versions, dpkg.log, `.deb`s, locks.
 //! - [`scripts`] — what a maintainer script does to watched units, and its repair.
 //! - [`units`] — systemd unit files as systemd resolves them, and stop propagation.
+//! - [`in_root`] — a path of the target system resolved inside `--root`, as a chroot would.
 //! - [`service`] — the service manager behind one small trait (systemctl, or a stand-in).
 //! - [`health`] — does docker/containerd answer on their sockets.
 //! - [`config`] — `/etc/docker-upgrade-guard/config.toml`.
@@ -38,6 +39,7 @@ pub mod fsutil;
 pub mod hash;
 pub mod health;
 pub mod hook;
+pub mod in_root;
 pub mod inspect;
 pub mod patch;
 pub mod root;

@@ -8,7 +8,8 @@ use crate::dpkg::info::ScriptKind;
 use crate::dpkg::status::{PackageStatus, State, StatusDb};
 use crate::inspect::{self, InstalledScript};
 use crate::root::Root;
-use crate::scripts::classify::{Answer, UnitOp};
+use crate::scripts::classify::{Analysis, Answer, UnitOp};
+use crate::scripts::Node;
 use crate::units;
 use std::path::PathBuf;
 
@@ -99,10 +100,12 @@ fn script_facts(root: &Root, s: &InstalledScript, watched: &[&str]) -> ScriptFac
     let reading = match &s.content {
         Err(e) => Err(e.clone()),
         Ok((text, analysis)) => {
-            let stops: Vec<_> = crate::scripts::stops_on_upgrade(analysis, watched)
-                .into_iter()
-                .cloned()
-                .collect();
+            // File tests on literal paths are facts of this node (see scripts::node).
+            let node = node_of(root, &s.package, analysis);
+            let (stops, kept_off) = crate::scripts::stops_on_upgrade_on(analysis, watched, &node);
+            let file_facts = node.facts(stops.iter().chain(&kept_off).copied());
+            let stops: Vec<_> = stops.into_iter().cloned().collect();
+            let kept_off: Vec<_> = kept_off.into_iter().cloned().collect();
             let starts_on_configure = if s.kind == ScriptKind::Postinst {
                 watched
                     .iter()
@@ -125,6 +128,8 @@ fn script_facts(root: &Root, s: &InstalledScript, watched: &[&str]) -> ScriptFac
             Ok(ScriptReading {
                 text: text.clone(),
                 stops_on_upgrade: stops,
+                kept_off_by_files: kept_off,
+                file_facts,
                 unknowns: analysis.unknowns.clone(),
                 starts_on_configure,
             })
@@ -140,6 +145,49 @@ fn script_facts(root: &Root, s: &InstalledScript, watched: &[&str]) -> ScriptFac
         reading,
         patched_backup,
     }
+}
+
+/// The node's files for the script's file tests, with what the package ships: dpkg's file list
+/// of the installed version and, if apt's archive cache holds a newer `.deb`, its regular files
+/// and conffiles (`md5sums`, `conffiles`). Read only when a guard tests a file.
+fn node_of<'r>(root: &'r Root, pkg: &PackageStatus, analysis: &Analysis) -> Node<'r> {
+    if analysis
+        .sites
+        .iter()
+        .all(|s| s.guard.file_tests().is_empty())
+    {
+        return Node::new(root.dir(), Some(String::new()));
+    }
+    let mut list = crate::dpkg::info::info_path(root.admindir(), pkg, "list")
+        .and_then(|p| crate::fsutil::read_text_nofollow(&p).ok());
+    let newer = pkg
+        .version
+        .as_ref()
+        .and_then(|v| crate::dpkg::deb::cached_candidate(root, &pkg.name, v).ok())
+        .flatten();
+    if let Some(deb) = newer {
+        for member in ["md5sums", "conffiles"] {
+            // md5sums: "HASH  usr/bin/x"; conffiles: "/etc/init.d/x" (maybe "remove-on-upgrade").
+            // A member that cannot be read makes what the package ships unknown (Maybe).
+            let text = match crate::dpkg::deb::control_text(&deb, member) {
+                Ok(t) => t.unwrap_or_default(),
+                Err(_) => {
+                    list = None;
+                    break;
+                }
+            };
+            for line in text.lines() {
+                let path = match member {
+                    "md5sums" => line.split_once("  ").map_or("", |(_, p)| p),
+                    _ => line.split_whitespace().next().unwrap_or(""),
+                };
+                if let Some(list) = list.as_mut() {
+                    list.push_str(&format!("\n/{}", path.trim_start_matches('/')));
+                }
+            }
+        }
+    }
+    Node::new(root.dir(), list)
 }
 
 /// The backup of the original of this script if `patch` rewrote it and the installed text is

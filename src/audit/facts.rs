@@ -4,6 +4,7 @@
 
 use crate::dpkg::info::ScriptKind;
 use crate::scripts::classify::{Site, Unknown};
+use crate::scripts::node::FileFact;
 use crate::units::Propagated;
 use std::path::PathBuf;
 
@@ -55,8 +56,13 @@ pub struct ScriptFacts {
 #[derive(Debug, Clone, Default)]
 pub struct ScriptReading {
     pub text: String,
-    /// `crate::scripts::stops_on_upgrade`: stops of watched units that run on upgrade.
+    /// `crate::scripts::stops_on_upgrade_on` this node: stops of watched units that run on
+    /// upgrade (file tests on literal paths answered by the node's files).
     pub stops_on_upgrade: Vec<Site>,
+    /// Stops of watched units on upgrade that only the node's files keep from running.
+    pub kept_off_by_files: Vec<Site>,
+    /// The file tests those stops rest on, as the node answered them.
+    pub file_facts: Vec<FileFact>,
     /// Places the classifier could not follow.
     pub unknowns: Vec<Unknown>,
     /// For each watched unit: does this script start it again when called with `configure`?

@@ -35,6 +35,9 @@ pub enum Kind {
     Unknown,
     /// A script we patched earlier: safe because patched.
     Patched,
+    /// A stop on upgrade that only a file test keeps from running (`[ -x /etc/init.d/x ]`
+    /// where the node has no such file and the package does not ship it): safe on this node.
+    Inert,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,7 +158,13 @@ fn script_finding(facts: &Facts, pkg: &PackageFacts, script: &ScriptFacts) -> Op
         Ok(r) => r,
     };
     if !reading.stops_on_upgrade.is_empty() {
-        return Some(exposure(facts, pkg, script, reading));
+        let mut f = exposure(facts, pkg, script, reading);
+        // Say when the verdict rests on a file of the node.
+        for fact in file_facts_of(reading, &reading.stops_on_upgrade) {
+            f.summary
+                .push_str(&format!("; {}", fact.describe(&pkg.name)));
+        }
+        return Some(f);
     }
     if !reading.unknowns.is_empty() {
         let mut f = Finding::bare(
@@ -187,6 +196,9 @@ fn script_finding(facts: &Facts, pkg: &PackageFacts, script: &ScriptFacts) -> Op
         ));
         return Some(f);
     }
+    if !reading.kept_off_by_files.is_empty() {
+        return Some(inert(facts, pkg, script, reading));
+    }
     script.patched_backup.as_ref().map(|backup| {
         Finding::bare(
             Severity::Ok,
@@ -203,6 +215,62 @@ fn script_finding(facts: &Facts, pkg: &PackageFacts, script: &ScriptFacts) -> Op
         )
         .for_script(pkg, script)
     })
+}
+
+/// The file tests (as the node answered them) that these sites' guards rest on.
+fn file_facts_of<'r>(
+    reading: &'r ScriptReading,
+    sites: &'r [crate::scripts::classify::Site],
+) -> impl Iterator<Item = &'r crate::scripts::node::FileFact> {
+    reading.file_facts.iter().filter(move |f| {
+        sites
+            .iter()
+            .any(|s| s.guard.file_tests().contains(&(&f.test, f.positive)))
+    })
+}
+
+/// Stops on upgrade that the node's files keep from running: OK, naming the files.
+fn inert(
+    facts: &Facts,
+    pkg: &PackageFacts,
+    script: &ScriptFacts,
+    reading: &ScriptReading,
+) -> Finding {
+    let file = script.path.display().to_string();
+    let mut units: Vec<String> = Vec::new();
+    for u in reading.kept_off_by_files.iter().flat_map(|s| &s.units) {
+        if facts.watched_units.contains(u) && !units.contains(u) {
+            units.push(u.clone());
+        }
+    }
+    let conditions: Vec<String> = file_facts_of(reading, &reading.kept_off_by_files)
+        .map(|f| f.describe(&pkg.name))
+        .collect();
+    let mut f = Finding::bare(
+        Severity::Ok,
+        Kind::Inert,
+        format!(
+            "{file} stops {} on upgrade {}",
+            join_and(&units),
+            conditions.join("; ")
+        ),
+        format!(
+            "the next {} upgrade will not stop {} through this script on this node",
+            pkg.name,
+            join_and(&units)
+        ),
+    )
+    .for_script(pkg, script);
+    for site in &reading.kept_off_by_files {
+        for n in site.lines.0..=site.lines.1.max(site.lines.0) {
+            f.evidence.push(EvidenceLine {
+                file: file.clone(),
+                line: n,
+                text: reading.line(n).to_string(),
+            });
+        }
+    }
+    f
 }
 
 fn unreadable(pkg: &PackageFacts, script: &ScriptFacts, msg: &str) -> Finding {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::audit::facts::*;
-use crate::scripts::classify::{Guard, Site, UnitOp, Unknown};
+use crate::scripts::classify::{Guard, Site, UnitOp, Unknown, UnknownKind};
 use crate::units::{Dep, DepKind, Evidence, Propagated};
 use std::path::PathBuf;
 
@@ -246,6 +246,7 @@ fn cases() -> Vec<Case> {
                 text: "#!/bin/sh\neval \"$STOP\"\n".into(),
                 unknowns: vec![Unknown {
                     line: 2,
+                    kind: UnknownKind::Indirect,
                     reason: "eval".into(),
                 }],
                 ..Default::default()
@@ -265,6 +266,7 @@ fn cases() -> Vec<Case> {
                         u.to_string(),
                         StartAnswer::Unknown(vec![Unknown {
                             line: 2,
+                            kind: UnknownKind::Unresolved,
                             reason: "variable command".into(),
                         }]),
                     )

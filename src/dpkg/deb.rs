@@ -66,13 +66,18 @@ pub fn fields(deb: &Path) -> Result<(String, Version)> {
 /// The control member `kind` of a `.deb`, if it has one (`dpkg-deb --ctrl-tarfile`, read
 /// without extracting anything to disk outside a private temp dir).
 pub fn control_script(deb: &Path, kind: ScriptKind) -> Result<Option<String>> {
+    control_text(deb, kind.name())
+}
+
+/// The text control member `name` (`prerm`, `md5sums`, `conffiles`...) of a `.deb`, if any.
+pub fn control_text(deb: &Path, name: &str) -> Result<Option<String>> {
     let member = run_dpkg_deb("--ctrl-tarfile", deb, &[], |stdout| {
-        find_member(&mut stdout.take(MAX_CONTROL_TAR), kind.name())
+        find_member(&mut stdout.take(MAX_CONTROL_TAR), name)
     })?;
     let Some(bytes) = member else {
         return Ok(None);
     };
-    let what = || format!("{} in {}", kind.name(), deb.display());
+    let what = || format!("{name} in {}", deb.display());
     if let Some(pos) = bytes.iter().position(|b| *b == 0) {
         bail!("{} is not a text file (NUL byte at offset {pos})", what());
     }

@@ -36,12 +36,18 @@ impl ScriptKind {
 /// `pkg.kind`; the other form is tried second, so that a database converted by hand or by an
 /// older dpkg is still read rather than silently found script-less.
 pub fn script_path(admindir: &Path, pkg: &PackageStatus, kind: ScriptKind) -> Option<PathBuf> {
+    info_path(admindir, pkg, kind.name())
+}
+
+/// The path of `pkg`'s control file `info/PKG.suffix` (`list`, `md5sums`, a script), named as
+/// for [`script_path`].
+pub fn info_path(admindir: &Path, pkg: &PackageStatus, suffix: &str) -> Option<PathBuf> {
     let info = admindir.join("info");
-    let plain = format!("{}.{}", pkg.name, kind.name());
+    let plain = format!("{}.{}", pkg.name, suffix);
     let qualified = pkg
         .arch
         .as_deref()
-        .map(|arch| format!("{}:{}.{}", pkg.name, arch, kind.name()));
+        .map(|arch| format!("{}:{}.{}", pkg.name, arch, suffix));
     let mut names = vec![plain];
     match qualified {
         Some(q) if pkg.multi_arch.as_deref() == Some("same") => names.insert(0, q),

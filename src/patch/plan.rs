@@ -153,7 +153,7 @@ pub fn describe_lines(lines: &[(usize, usize)]) -> String {
 mod tests {
     use super::*;
     use crate::dpkg::status::{PackageStatus, State, Want};
-    use crate::scripts::classify::{Guard, Site, UnitOp, Unknown};
+    use crate::scripts::classify::{Guard, Site, UnitOp, Unknown, UnknownKind};
 
     const UNITS: &[&str] = &["containerd.service", "docker.socket", "docker.service"];
 
@@ -205,6 +205,7 @@ mod tests {
         let unknown = || {
             vec![Unknown {
                 line: 3,
+                kind: UnknownKind::Indirect,
                 reason: "a stop through eval".into(),
             }]
         };

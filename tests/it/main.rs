@@ -7,6 +7,7 @@
 mod support;
 
 mod audit_cli;
+mod audit_debhelper;
 mod audit_dpkg;
 mod audit_npd;
 mod audit_output;
