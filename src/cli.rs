@@ -1,5 +1,8 @@
-//! Argument parsing and dispatch. `main` turns any error into one clear line on stderr.
+//! Argument parsing and dispatch: the raw clap arguments here, turned into each command's
+//! checked options (`audit::Options`, `patch::Options`, ...) and the shared [`Ctx`]; the
+//! commands never import this module. `main` turns any error into one clear line on stderr.
 
+use crate::ctx::Ctx;
 use crate::root::Root;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -127,7 +130,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Stage {
+pub enum StageArg {
     /// apt DPkg::Pre-Install-Pkgs (version 3 stream on APT_HOOK_INFO_FD or stdin).
     AptPkgs,
     /// apt DPkg::Post-Invoke.
@@ -141,20 +144,71 @@ pub enum Stage {
 #[derive(Debug, Clone, Args)]
 pub struct HookArgs {
     #[arg(value_enum)]
-    pub stage: Stage,
+    pub stage: StageArg,
     /// Exit non-zero on the tool's own errors (tests only; never in apt's configuration).
     #[arg(long, hide = true)]
     pub strict: bool,
 }
 
-/// What every command gets: where the system is and how to reach its service manager.
-#[derive(Debug, Clone)]
-pub struct Ctx {
-    pub root: Root,
-    /// `--root` / `--admindir` were given: the hook then ignores `DPKG_ROOT` / `DPKG_ADMINDIR`.
-    pub root_given: bool,
-    pub admindir_given: bool,
-    pub systemctl: Option<PathBuf>,
+impl AuditArgs {
+    fn options(&self) -> crate::audit::Options {
+        use crate::audit::Format as F;
+        crate::audit::Options {
+            packages: self.packages.clone(),
+            against: self.against.clone(),
+            format: match self.format {
+                Format::Text => F::Text,
+                Format::Json => F::Json,
+                Format::Nagios => F::Nagios,
+                Format::Prometheus => F::Prometheus,
+                Format::Npd => F::Npd,
+            },
+            color: match self.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => {
+                    std::io::IsTerminal::is_terminal(&std::io::stdout())
+                        && std::env::var_os("NO_COLOR").is_none()
+                }
+            },
+            output: self.output.clone(),
+        }
+    }
+}
+
+impl PatchArgs {
+    fn options(&self) -> anyhow::Result<crate::patch::Options> {
+        use crate::patch::Mode;
+        for p in &self.packages {
+            if !crate::dpkg::valid_package_name(p) {
+                anyhow::bail!("--package {p:?} is not a valid Debian package name");
+            }
+        }
+        Ok(crate::patch::Options {
+            packages: self.packages.clone(),
+            mode: match (self.revert, self.dry_run) {
+                (true, true) => anyhow::bail!("--revert and --dry-run cannot be combined"),
+                (true, false) => Mode::Revert,
+                (false, true) => Mode::DryRun,
+                (false, false) => Mode::Apply,
+            },
+        })
+    }
+}
+
+impl HookArgs {
+    fn options(&self) -> crate::hook::Options {
+        use crate::hook::Stage as S;
+        crate::hook::Options {
+            stage: match self.stage {
+                StageArg::AptPkgs => S::AptPkgs,
+                StageArg::AptPost => S::AptPost,
+                StageArg::DpkgPre => S::DpkgPre,
+                StageArg::DpkgPost => S::DpkgPost,
+            },
+            strict: self.strict,
+        }
+    }
 }
 
 /// The clap command (also used by `xtask` for the man page and completions).
@@ -200,10 +254,15 @@ pub fn main() -> ExitCode {
         systemctl: cli.systemctl.clone(),
     };
     let result = match &cli.command {
-        Command::Hook(args) => return crate::hook::run(&ctx, args),
-        Command::Audit(args) => crate::audit::run(&ctx, args),
-        Command::Patch(args) => crate::patch::run(&ctx, args),
-        Command::Status(args) => crate::status::run(&ctx, args.events),
+        Command::Hook(args) => return crate::hook::run(&ctx, &args.options()),
+        Command::Audit(args) => crate::audit::run(&ctx, &args.options()),
+        Command::Patch(args) => args.options().and_then(|o| crate::patch::run(&ctx, &o)),
+        Command::Status(args) => crate::status::run(
+            &ctx,
+            &crate::status::Options {
+                events: args.events,
+            },
+        ),
     };
     match result {
         Ok(code) => code,

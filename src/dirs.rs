@@ -385,7 +385,7 @@ impl Dir {
             // drops it too); before the chmod, so that an ACL set here cannot leave other bits.
             if let Some(xattrs) = xattrs {
                 crate::xattr::set_exactly(&f, xattrs)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
             }
             f.set_permissions(std::fs::Permissions::from_mode(attrs.mode))
                 .with_context(|| format!("cannot set the mode of the new {}", path.display()))?;

@@ -25,8 +25,7 @@ pub const SYSLOG_IDENTIFIER: &str = "docker-upgrade-guard";
 pub struct Event {
     /// RFC 3339 UTC.
     pub time: String,
-    /// `started`, `start-failed`, `left-stopped`, `patched`, `error`, ...
-    pub kind: String,
+    pub kind: EventKind,
     pub unit: Option<String>,
     pub package: Option<String>,
     pub old_version: Option<String>,
@@ -37,6 +36,84 @@ pub struct Event {
     pub outcome: Option<String>,
     /// The line printed to stderr.
     pub message: String,
+}
+
+/// What an event is about; written as `started`, `start-failed`, ... (events.jsonl, the
+/// journal's `DUG_KIND`). A kind this version does not know (an older or newer file) is kept
+/// as it was written, so that `status` still shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    Started,
+    StartFailed,
+    LeftStopped,
+    Restarted,
+    Patched,
+    Reverted,
+    Error,
+    /// A container that ran before the operation and did not come back (issue 13).
+    ContainerDown,
+    /// Such a container, started again (`restart_containers = "previously-running"`).
+    ContainerRestarted,
+    Other(String),
+}
+
+impl EventKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventKind::Started => "started",
+            EventKind::StartFailed => "start-failed",
+            EventKind::LeftStopped => "left-stopped",
+            EventKind::Restarted => "restarted",
+            EventKind::Patched => "patched",
+            EventKind::Reverted => "reverted",
+            EventKind::Error => "error",
+            EventKind::ContainerDown => "container-down",
+            EventKind::ContainerRestarted => "container-restarted",
+            EventKind::Other(s) => s,
+        }
+    }
+}
+
+impl Default for EventKind {
+    fn default() -> Self {
+        EventKind::Other(String::new())
+    }
+}
+
+impl From<&str> for EventKind {
+    fn from(s: &str) -> Self {
+        match s {
+            "started" => EventKind::Started,
+            "start-failed" => EventKind::StartFailed,
+            "left-stopped" => EventKind::LeftStopped,
+            "restarted" => EventKind::Restarted,
+            "patched" => EventKind::Patched,
+            "reverted" => EventKind::Reverted,
+            "container-down" => EventKind::ContainerDown,
+            "container-restarted" => EventKind::ContainerRestarted,
+            "error" => EventKind::Error,
+            other => EventKind::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(EventKind::from(&*s))
+    }
 }
 
 /// Appends to `var/log/docker-upgrade-guard/events.jsonl` (rotating to `.1` past 1 MiB) and
@@ -189,12 +266,13 @@ fn journal_line(msg: &str) -> Vec<u8> {
 
 /// syslog priority for an event kind: trouble is an error, a unit left down a warning, a
 /// repair a notice.
-pub fn priority(kind: &str) -> u8 {
+pub fn priority(kind: &EventKind) -> u8 {
+    use EventKind as K;
     match kind {
-        "error" | "start-failed" => 3,
-        "left-stopped" | "container-down" => 4,
-        "started" | "restarted" | "patched" | "reverted" | "container-restarted" => 5,
-        _ => 6,
+        K::Error | K::StartFailed => 3,
+        K::LeftStopped | K::ContainerDown => 4,
+        K::Started | K::Restarted | K::Patched | K::Reverted | K::ContainerRestarted => 5,
+        K::Other(_) => 6,
     }
 }
 
@@ -206,7 +284,7 @@ pub fn journal_payload(ev: &Event) -> Vec<u8> {
         ("MESSAGE", Some(&ev.message)),
         ("PRIORITY", Some(&prio)),
         ("SYSLOG_IDENTIFIER", Some(SYSLOG_IDENTIFIER)),
-        ("DUG_KIND", Some(&ev.kind)),
+        ("DUG_KIND", Some(ev.kind.as_str())),
         ("DUG_UNIT", ev.unit.as_deref()),
         ("DUG_PACKAGE", ev.package.as_deref()),
         ("DUG_OLD_VERSION", ev.old_version.as_deref()),

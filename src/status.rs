@@ -1,6 +1,6 @@
 //! `docker-upgrade-guard status`: watched units now, hooks installed or not, the last events.
 
-use crate::cli::Ctx;
+use crate::ctx::Ctx;
 use crate::hook::state;
 use crate::service::ServiceManager;
 use std::process::ExitCode;
@@ -10,7 +10,15 @@ pub const DPKG_SNIPPET: &str = "/etc/dpkg/dpkg.cfg.d/docker-upgrade-guard";
 
 /// Prints the status; exit 0, or 1 when something needs the admin (broken config, a unit
 /// that should run but does not, a record left open).
-pub fn run(ctx: &Ctx, events: usize) -> anyhow::Result<ExitCode> {
+/// `status`'s options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many of the last events to show.
+    pub events: usize,
+}
+
+pub fn run(ctx: &Ctx, opts: &Options) -> anyhow::Result<ExitCode> {
+    let events = opts.events;
     let root = &ctx.root;
     let mut attention = false;
     let config = match crate::config::load(root) {

@@ -4,6 +4,7 @@
 //! the only place in the crate that does, and every `unsafe` block is one syscall on buffers
 //! whose length is passed with them.
 
+use anyhow::{anyhow, Result};
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -39,15 +40,15 @@ fn unsupported(e: &std::io::Error) -> bool {
 }
 
 /// Checks a name and turns it into a C string (no NUL inside, not empty, a namespace).
-pub fn c_name(name: &str) -> Result<CString, String> {
+pub fn c_name(name: &str) -> Result<CString> {
     if name.is_empty() || name.len() > 255 || !name.contains('.') {
-        return Err(format!("{name:?} is not an extended attribute name"));
+        return Err(anyhow!("{name:?} is not an extended attribute name"));
     }
-    CString::new(name).map_err(|_| format!("{name:?} has a NUL byte"))
+    CString::new(name).map_err(|_| anyhow!("{name:?} has a NUL byte"))
 }
 
 /// The names on `f`, at most [`MAX_XATTRS`]. A filesystem without xattrs has none.
-fn names(f: &File) -> Result<Vec<String>, String> {
+fn names(f: &File) -> Result<Vec<String>> {
     let fd = f.as_raw_fd();
     let mut buf = vec![0u8; MAX_LIST];
     // SAFETY: `buf` is writable for `buf.len()` bytes; the kernel writes at most that.
@@ -57,17 +58,17 @@ fn names(f: &File) -> Result<Vec<String>, String> {
         if unsupported(&e) {
             return Ok(Vec::new());
         }
-        return Err(format!("cannot list its extended attributes: {e}"));
+        return Err(anyhow!("cannot list its extended attributes: {e}"));
     }
     buf.truncate(usize::try_from(n).unwrap_or(0));
     let mut out = Vec::new();
     for raw in buf.split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let name = String::from_utf8(raw.to_vec())
-            .map_err(|_| "it has an extended attribute whose name is not UTF-8".to_string())?;
+            .map_err(|_| anyhow!("it has an extended attribute whose name is not UTF-8"))?;
         out.push(name);
     }
     if out.len() > MAX_XATTRS {
-        return Err(format!(
+        return Err(anyhow!(
             "it has {} extended attributes, more than the {MAX_XATTRS} this tool keeps",
             out.len()
         ));
@@ -77,7 +78,7 @@ fn names(f: &File) -> Result<Vec<String>, String> {
 }
 
 /// Every extended attribute of `f`, sorted by name; refused beyond the bounds above.
-pub fn read_all(f: &File) -> Result<Vec<Xattr>, String> {
+pub fn read_all(f: &File) -> Result<Vec<Xattr>> {
     let fd = f.as_raw_fd();
     let mut out = Vec::new();
     for name in names(f)? {
@@ -92,17 +93,17 @@ pub fn read_all(f: &File) -> Result<Vec<Xattr>, String> {
                 // Removed between the list and the read: it is not there any more.
                 Some(libc::ENODATA) => continue,
                 Some(libc::ERANGE) => {
-                    return Err(format!(
+                    return Err(anyhow!(
                         "its extended attribute {name} is larger than the {MAX_XATTR_VALUE} bytes \
                          this tool keeps"
                     ))
                 }
-                _ => return Err(format!("cannot read its extended attribute {name}: {e}")),
+                _ => return Err(anyhow!("cannot read its extended attribute {name}: {e}")),
             }
         }
         let n = usize::try_from(n).unwrap_or(0);
         if n > MAX_XATTR_VALUE {
-            return Err(format!(
+            return Err(anyhow!(
                 "its extended attribute {name} is larger than the {MAX_XATTR_VALUE} bytes this \
                  tool keeps"
             ));
@@ -115,7 +116,7 @@ pub fn read_all(f: &File) -> Result<Vec<Xattr>, String> {
 
 /// Gives `f` exactly `want`: removes what it has beyond them (a default ACL or label the new
 /// file inherited), then sets each one.
-pub fn set_exactly(f: &File, want: &[Xattr]) -> Result<(), String> {
+pub fn set_exactly(f: &File, want: &[Xattr]) -> Result<()> {
     let fd = f.as_raw_fd();
     for name in names(f)? {
         if want.iter().any(|x| x.name == name) {
@@ -124,7 +125,7 @@ pub fn set_exactly(f: &File, want: &[Xattr]) -> Result<(), String> {
         let c = c_name(&name)?;
         // SAFETY: `c` is NUL-terminated.
         if unsafe { libc::fremovexattr(fd, c.as_ptr()) } != 0 {
-            return Err(format!(
+            return Err(anyhow!(
                 "cannot remove the extended attribute {name} the new file got: {}",
                 errno()
             ));
@@ -138,13 +139,13 @@ pub fn set_exactly(f: &File, want: &[Xattr]) -> Result<(), String> {
         if r != 0 {
             let e = errno();
             return Err(if x.is_security() {
-                format!(
+                anyhow!(
                     "the kernel does not let us set its security attribute {} ({e}); refusing \
                      to write a file with another label or capability",
                     x.name
                 )
             } else {
-                format!("cannot set its extended attribute {}: {e}", x.name)
+                anyhow!("cannot set its extended attribute {}: {e}", x.name)
             });
         }
     }

@@ -201,7 +201,7 @@ pub fn patched_backup(
 ) -> Option<PathBuf> {
     let b = crate::patch::backup_for(root, &package.name, kind)?;
     let current = b.state == crate::patch::BackupState::Current
-        && b.record.patched_sha256 == crate::patch::backup::sha256_hex(installed_text.as_bytes());
+        && b.record.patched_sha256 == crate::hash::sha256_hex(installed_text.as_bytes());
     current.then_some(b.original_copy)
 }
 

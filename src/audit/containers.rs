@@ -7,7 +7,7 @@
 use super::facts::Facts;
 use super::findings::{EvidenceLine, Finding, Kind};
 use super::Severity;
-use crate::cli::Ctx;
+use crate::ctx::Ctx;
 use crate::dpkg::info::ScriptKind;
 use crate::scripts::classify::{self, Answer, UnitOp};
 use crate::service::ServiceManager;

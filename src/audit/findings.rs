@@ -142,7 +142,7 @@ pub fn evaluate(facts: &Facts) -> Vec<Finding> {
             }
         }
     }
-    out.sort_by_key(|f| std::cmp::Reverse(f.severity.rank()));
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
 }
 
@@ -151,7 +151,7 @@ pub fn overall(findings: &[Finding]) -> Severity {
     findings
         .iter()
         .map(|f| f.severity)
-        .max_by_key(|s| s.rank())
+        .max()
         .unwrap_or(Severity::Ok)
 }
 

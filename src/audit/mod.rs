@@ -5,7 +5,6 @@
 pub mod aptconf;
 pub mod collect;
 pub mod containers;
-pub mod diff;
 pub mod facts;
 pub mod findings;
 pub mod fixed;
@@ -15,19 +14,47 @@ pub mod render;
 pub mod report;
 pub mod system;
 
-use crate::cli::{AuditArgs, Color, Ctx, Format};
+use crate::ctx::Ctx;
 use facts::Facts;
 use findings::{Finding, Kind};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Monitoring-plugin exit codes.
+/// `audit`'s options, checked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The packages to audit (empty: the config's).
+    pub packages: Vec<String>,
+    /// The fixed version to diff against: a .deb or a script file.
+    pub against: Option<PathBuf>,
+    pub format: Format,
+    /// Colour the diff (decided: a terminal, no NO_COLOR, or asked for).
+    pub color: bool,
+    /// Write the report atomically to this file, not stdout.
+    pub output: Option<PathBuf>,
+}
+
+/// The report's format. The exit code is the same for all four.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Nagios,
+    Prometheus,
+    /// node-problem-detector plugin (exit 0 OK or WARNING, 1 CRITICAL, 2 UNKNOWN).
+    Npd,
+}
+
+/// How bad a finding is. The declaration order is the precedence when combining (the derived
+/// `Ord`): OK < WARNING < UNKNOWN < CRITICAL. The monitoring-plugin exit code is another
+/// order: [`Severity::exit_code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
-    Ok = 0,
-    Warning = 1,
-    Critical = 2,
-    Unknown = 3,
+    Ok,
+    Warning,
+    Unknown,
+    Critical,
 }
 
 impl Severity {
@@ -40,13 +67,13 @@ impl Severity {
         }
     }
 
-    /// Precedence when combining: CRITICAL > UNKNOWN > WARNING > OK.
-    pub fn rank(self) -> u8 {
+    /// The monitoring-plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    pub fn exit_code(self) -> u8 {
         match self {
             Severity::Ok => 0,
             Severity::Warning => 1,
-            Severity::Unknown => 2,
-            Severity::Critical => 3,
+            Severity::Critical => 2,
+            Severity::Unknown => 3,
         }
     }
 }
@@ -60,7 +87,7 @@ impl serde::Serialize for Severity {
 /// `--output FILE` could not be written.
 pub const OUTPUT_FAILED: u8 = 4;
 
-pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Ctx, args: &Options) -> anyhow::Result<ExitCode> {
     let mut notes = Vec::new();
     let config = load_config(ctx, &mut notes);
     if let Some(bad) = args
@@ -80,7 +107,7 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     // The new findings are WARNINGs: in after the more severe ones (no second sort instance).
     let at = findings
         .iter()
-        .position(|f| f.severity.rank() < Severity::Warning.rank())
+        .position(|f| f.severity < Severity::Warning)
         .unwrap_or(findings.len());
     findings.splice(at..at, containers::restart_findings(&facts));
 
@@ -106,9 +133,8 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let at_risk = containers::at_risk(ctx, &facts, &findings, &mut notes);
     let mut report = report::Report::new(ctx.root.dir(), &facts, findings, diffs, notes);
     report.system.containers_at_risk = at_risk;
-    let color = use_color(args.color);
     let out = match args.format {
-        Format::Text => render::text::render(&report, color),
+        Format::Text => render::text::render(&report, args.color),
         Format::Json => render::json::render(&report),
         Format::Nagios => render::nagios::render(&report),
         Format::Prometheus => render::prometheus::render(&report),
@@ -173,14 +199,6 @@ fn printable(out: &str, format: Format) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn use_color(c: Color) -> bool {
-    match c {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    }
-}
-
 /// One diff per harmful installed script (exposure findings), against its fixed version.
 fn diffs(
     ctx: &Ctx,
@@ -231,7 +249,7 @@ fn diffs(
             script: script.kind.name().to_string(),
             path: script.path.display().to_string(),
             fixed_source: fix.source.clone(),
-            diff: diff::unified(&reading.text, &fix.text, &old_header, &new_header),
+            diff: crate::diff::unified(&reading.text, &fix.text, &old_header, &new_header),
         });
     }
     out

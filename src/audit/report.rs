@@ -135,7 +135,7 @@ impl Report {
             tool_version: env!("CARGO_PKG_VERSION"),
             root: root.display().to_string(),
             severity,
-            exit_code: severity as u8,
+            exit_code: severity.exit_code(),
             watched_units: facts.watched_units.clone(),
             packages,
             units,

@@ -1,14 +1,15 @@
 //! `.deb` files: their control scripts (via `dpkg-deb`), and candidates in apt's archive cache.
 //!
-//! The control member is read by streaming `dpkg-deb --ctrl-tarfile` through a minimal tar
-//! reader here, rather than extracting with `dpkg-deb -e` and reading the files back: nothing
+//! The control member is read by streaming `dpkg-deb --ctrl-tarfile` through the `tar` crate's
+//! reader, rather than extracting with `dpkg-deb -e` and reading the files back: nothing
 //! is written to disk, there is no extracted tree whose symlinks or modes we would have to
 //! distrust, and the size cap applies before a byte is stored. dpkg-deb still does the
 //! `ar`/compression work, so every format dpkg supports is read.
 
 use super::control;
 use super::info::ScriptKind;
-use super::status::{is_arch, is_pkg_name, native_arch};
+use super::status::{is_arch, native_arch};
+use super::valid_package_name;
 use super::version::Version;
 use crate::fsutil::MAX_TEXT_FILE;
 use crate::root::Root;
@@ -19,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+use tar::EntryType;
 
 const DPKG_DEB: &str = "/usr/bin/dpkg-deb";
 /// dpkg-deb on a normal package takes milliseconds; a child stuck longer is killed.
@@ -51,7 +53,7 @@ pub fn fields(deb: &Path) -> Result<(String, Version)> {
     let name = p
         .and_then(|p| p.get("Package"))
         .with_context(|| format!("{} has no Package field", deb.display()))?;
-    if !is_pkg_name(name) {
+    if !valid_package_name(name) {
         bail!("{}: '{}' is not a valid package name", deb.display(), name);
     }
     let version = p
@@ -136,7 +138,7 @@ fn split_deb_name(file: &str) -> Option<(&str, String, &str)> {
     let stem = file.strip_suffix(".deb")?;
     let (rest, arch) = stem.rsplit_once('_')?;
     let (name, version) = rest.split_once('_')?;
-    if !is_pkg_name(name) || !is_arch(arch) {
+    if !valid_package_name(name) || !is_arch(arch) {
         return None;
     }
     Some((name, percent_decode(version)?, arch))
@@ -246,67 +248,26 @@ fn run_dpkg_deb<T>(
     Ok(value)
 }
 
-const BLOCK: usize = 512;
-/// Names of GNU long-name entries and pax headers are short; this only bounds memory.
-const MAX_META: u64 = 64 * 1024;
-
-/// Reads a tar stream (v7, ustar, GNU and pax headers) to its end and returns the data of
-/// the regular-file entry `name` (or `./name`), at most [`MAX_TEXT_FILE`] bytes. The same
-/// name as a symlink, directory or anything but a regular file is refused, as is a second
-/// entry of that name (tar would silently keep the last one).
+/// Reads a tar stream (v7, ustar, GNU and pax headers: the `tar` crate) to its end and returns
+/// the data of the regular-file entry `name` (or `./name`), at most [`MAX_TEXT_FILE`] bytes.
+/// The same name as a symlink, directory or anything but a regular file is refused, as is a
+/// second entry of that name (tar would silently keep the last one). The whole stream is
+/// bounded by the caller (`take`), so are the names and pax headers the crate reads.
 fn find_member(r: &mut impl Read, name: &str) -> Result<Option<Vec<u8>>> {
+    let corrupt = |e: std::io::Error| {
+        anyhow::anyhow!("cannot read the control archive (corrupt, or it ends early): {e}")
+    };
     let mut found: Option<Vec<u8>> = None;
-    let mut long_name: Option<String> = None;
-    let mut pax_path: Option<String> = None;
-    let mut pax_size: Option<u64> = None;
-    let mut header = [0u8; BLOCK];
-    loop {
-        if !read_block(r, &mut header)? {
-            break; // dpkg-deb may end without the two zero blocks
-        }
-        if header.iter().all(|b| *b == 0) {
-            break;
-        }
-        check_checksum(&header)?;
-        let size = match pax_size.take() {
-            Some(s) => s,
-            None => parse_size(&header[124..136])?,
-        };
-        let kind = header[156];
-        match kind {
-            b'L' => {
-                let data = read_data(r, size, MAX_META, "a GNU long name")?;
-                long_name = Some(cstr(&data));
-                continue;
-            }
-            b'x' => {
-                let data = read_data(r, size, MAX_META, "a pax header")?;
-                for (key, value) in pax_records(&data)? {
-                    match key.as_str() {
-                        "path" => pax_path = Some(value),
-                        "size" => {
-                            pax_size = Some(value.parse().map_err(|_| {
-                                anyhow::anyhow!("bad size '{value}' in a pax header")
-                            })?)
-                        }
-                        _ => {}
-                    }
-                }
-                continue;
-            }
-            _ => {}
-        }
-        let entry_name = match (pax_path.take(), long_name.take()) {
-            (Some(p), _) | (None, Some(p)) => p,
-            (None, None) => header_name(&header),
-        };
+    let mut archive = tar::Archive::new(r);
+    for entry in archive.entries().map_err(corrupt)? {
+        let entry = entry.map_err(corrupt)?;
+        let entry_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let bare = entry_name.strip_prefix("./").unwrap_or(&entry_name);
-        let wanted = bare.strip_suffix('/').unwrap_or(bare) == name;
-        if !wanted {
-            skip_data(r, size)?;
-            continue;
+        if bare.strip_suffix('/').unwrap_or(bare) != name {
+            continue; // the crate skips its data on the next step
         }
-        if !matches!(kind, b'0' | b'\0' | b'7') {
+        let kind = entry.header().entry_type();
+        if !matches!(kind, EntryType::Regular | EntryType::Continuous) {
             bail!(
                 "the control member {name} is {}, not a regular file; refusing it",
                 kind_name(kind)
@@ -315,148 +276,30 @@ fn find_member(r: &mut impl Read, name: &str) -> Result<Option<Vec<u8>>> {
         if found.is_some() {
             bail!("the control archive has two {name} entries; refusing to pick one");
         }
+        let size = entry.size();
         if size > MAX_TEXT_FILE {
             bail!("the control member {name} is {size} bytes, more than the {MAX_TEXT_FILE} this tool reads");
         }
-        found = Some(read_data(r, size, MAX_TEXT_FILE, name)?);
+        let mut data = Vec::new();
+        entry
+            .take(MAX_TEXT_FILE)
+            .read_to_end(&mut data)
+            .map_err(corrupt)?;
+        if data.len() as u64 != size {
+            bail!("the control archive ends inside {name}");
+        }
+        found = Some(data);
     }
     Ok(found)
 }
 
-/// `false` at a clean end of stream; an error for a block cut short.
-fn read_block(r: &mut impl Read, buf: &mut [u8; BLOCK]) -> Result<bool> {
-    let mut got = 0;
-    while got < BLOCK {
-        match r.read(&mut buf[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => bail!("the control archive ends in the middle of a block"),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).context("cannot read the control archive"),
-        }
-    }
-    Ok(true)
-}
-
-/// `size` rounded up to whole blocks; `None` when a corrupt header's size cannot be rounded.
-fn padded(size: u64) -> Option<u64> {
-    size.div_ceil(BLOCK as u64).checked_mul(BLOCK as u64)
-}
-
-fn read_data(r: &mut impl Read, size: u64, max: u64, what: &str) -> Result<Vec<u8>> {
-    if size > max {
-        bail!("{what} in the control archive is {size} bytes, more than {max}");
-    }
-    let padded =
-        padded(size).with_context(|| format!("{what} in the control archive is too big"))?;
-    let mut data = vec![0u8; padded as usize];
-    r.read_exact(&mut data)
-        .with_context(|| format!("the control archive ends inside {what}"))?;
-    data.truncate(size as usize);
-    Ok(data)
-}
-
-fn skip_data(r: &mut impl Read, size: u64) -> Result<()> {
-    let want = padded(size)
-        .with_context(|| format!("an entry size in the control archive ({size}) is too big"))?;
-    let skipped = std::io::copy(&mut r.take(want), &mut std::io::sink())
-        .context("cannot read the control archive")?;
-    if skipped != want {
-        bail!("the control archive ends inside an entry");
-    }
-    Ok(())
-}
-
-fn check_checksum(h: &[u8; BLOCK]) -> Result<()> {
-    let stored = parse_octal(&h[148..156])
-        .context("the control archive is not a tar archive (bad header checksum field)")?;
-    let sum: u64 = h
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u64::from(*b)
-            }
-        })
-        .sum();
-    if sum != stored {
-        bail!("the control archive is not a tar archive (header checksum mismatch)");
-    }
-    Ok(())
-}
-
-/// Octal, padded with spaces or NULs (or GNU's base-256 when the top bit is set).
-fn parse_size(field: &[u8]) -> Result<u64> {
-    if field[0] & 0x80 != 0 {
-        let mut n: u64 = u64::from(field[0] & 0x7f);
-        for b in &field[1..] {
-            n = n
-                .checked_mul(256)
-                .and_then(|n| n.checked_add(u64::from(*b)))
-                .context("an entry size in the control archive overflows")?;
-        }
-        return Ok(n);
-    }
-    parse_octal(field).context("bad entry size in the control archive")
-}
-
-fn parse_octal(field: &[u8]) -> Option<u64> {
-    let s = std::str::from_utf8(field).ok()?;
-    let s = s.trim_matches(|c| c == ' ' || c == '\0');
-    if s.is_empty() {
-        return Some(0);
-    }
-    u64::from_str_radix(s, 8).ok()
-}
-
-fn cstr(b: &[u8]) -> String {
-    let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
-}
-
-/// The entry's name; POSIX ustar splits long ones into prefix (345..500) and name.
-fn header_name(h: &[u8; BLOCK]) -> String {
-    let name = cstr(&h[0..100]);
-    if &h[257..263] == b"ustar\0" {
-        let prefix = cstr(&h[345..500]);
-        if !prefix.is_empty() {
-            return format!("{prefix}/{name}");
-        }
-    }
-    name
-}
-
-/// pax extended header records: `LEN key=value\n`.
-fn pax_records(data: &[u8]) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() {
-        let bad = || anyhow::anyhow!("malformed pax header in the control archive");
-        let space = rest.iter().position(|b| *b == b' ').ok_or_else(bad)?;
-        let len: usize = std::str::from_utf8(&rest[..space])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(bad)?;
-        if len <= space + 1 || len > rest.len() || rest[len - 1] != b'\n' {
-            return Err(bad());
-        }
-        let record = std::str::from_utf8(&rest[space + 1..len - 1]).map_err(|_| bad())?;
-        let (k, v) = record.split_once('=').ok_or_else(bad)?;
-        out.push((k.to_owned(), v.to_owned()));
-        rest = &rest[len..];
-    }
-    Ok(out)
-}
-
-fn kind_name(kind: u8) -> &'static str {
+fn kind_name(kind: EntryType) -> &'static str {
     match kind {
-        b'1' => "a hard link",
-        b'2' => "a symlink",
-        b'3' | b'4' => "a device",
-        b'5' => "a directory",
-        b'6' => "a FIFO",
+        EntryType::Link => "a hard link",
+        EntryType::Symlink => "a symlink",
+        EntryType::Char | EntryType::Block => "a device",
+        EntryType::Directory => "a directory",
+        EntryType::Fifo => "a FIFO",
         _ => "an unknown entry type",
     }
 }
@@ -464,6 +307,7 @@ fn kind_name(kind: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const BLOCK: usize = 512;
     use std::os::unix::fs::PermissionsExt;
 
     /// A tar stream made by the real GNU tar in `format`, of the files in `dir`.

@@ -1,6 +1,7 @@
 //! `/var/log/dpkg.log`: what dpkg actually did since an offset.
 
-use super::status::{is_arch, is_pkg_name};
+use super::status::is_arch;
+use super::valid_package_name;
 use anyhow::Context;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -139,7 +140,7 @@ fn package_arch(s: &str) -> Option<(String, Option<String>)> {
         Some((n, a)) => (n, Some(a)),
         None => (s, None),
     };
-    if !is_pkg_name(name) || arch.is_some_and(|a| !is_arch(a)) {
+    if !valid_package_name(name) || arch.is_some_and(|a| !is_arch(a)) {
         return None;
     }
     Some((name.to_owned(), arch.map(str::to_owned)))

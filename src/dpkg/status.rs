@@ -198,14 +198,6 @@ pub fn compiled_arch() -> &'static str {
     }
 }
 
-pub(crate) fn is_pkg_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 2
-        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"+-.".contains(c))
-}
-
 pub(crate) fn is_arch(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -238,7 +230,7 @@ fn package_status(p: &mut control::Paragraph) -> Result<PackageStatus, String> {
     let name = p
         .take("Package")
         .ok_or_else(|| "paragraph has no Package field".to_owned())?;
-    if !is_pkg_name(&name) {
+    if !super::valid_package_name(&name) {
         return Err(format!("'{name}' is not a valid package name"));
     }
     let status = p

@@ -1,77 +1,256 @@
-//! Acting: ask policy-rc.d, start units in order (each bounded), check that docker answers.
+//! The act step: carry out what [`super::decide`] chose — restart containerd, start the stopped
+//! units group by group (each start bounded), wait until containerd and docker answer — and
+//! report each step as soon as it is done (one line to stderr, one event). [`run`] acts;
+//! [`report_restart`] and [`report_group`] only say and record, they never start anything.
 
-use super::Env;
+use super::compare::Group;
+use super::decide::{Leave, Restart};
+use super::dpkg::Change;
+use super::host::now_secs;
+use super::{say, Env};
+use crate::events::{Event, EventKind};
 use crate::service::ServiceManager;
 use std::time::Duration;
 
-pub const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 pub const DOCKER_SOCK: &str = "/run/docker.sock";
 pub const CONTAINERD_SOCK: &str = "/run/containerd/containerd.sock";
-const POLICY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONTAINERD: &str = "containerd.service";
+pub const DOCKER: &str = "docker.service";
 
-/// `policy-rc.d UNIT ACTION` (as deb-systemd-invoke asks it): exit 101 means forbidden.
-/// No policy-rc.d, or one that fails otherwise, allows (like invoke-rc.d).
-pub fn policy_forbids(env: &Env, unit: &str, action: &str) -> bool {
-    let p = env.root.path(POLICY_RC_D);
-    use std::os::unix::fs::PermissionsExt;
-    match std::fs::metadata(&p) {
-        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
-        _ => return false,
-    }
-    // The same bounded runner as systemctl's: own process group (what it starts dies with it
-    // at the deadline), clean environment, cwd /.
-    match crate::service::run_bounded(
-        &p,
-        &[unit, action],
-        env.bound(POLICY_TIMEOUT),
-        "policy-rc.d",
-    ) {
-        Ok(out) => out.status.code() == Some(101),
-        Err(e) => {
-            super::say(&format!("{e:#}; taking it as \"allowed\""));
-            false
+/// What to do, decided: the input of [`run`].
+pub struct Plan {
+    /// containerd was upgraded and kept running the old binary.
+    pub containerd: Option<ContainerdStep>,
+    /// The stopped units, grouped by cause, in start order.
+    pub groups: Vec<GroupStep>,
+}
+
+pub struct ContainerdStep {
+    pub change: Change,
+    pub decision: Restart,
+    /// docker.service was active before the restart (then it must answer after it).
+    pub docker_was_active: bool,
+}
+
+pub struct GroupStep {
+    pub group: Group,
+    /// The units of the group to start, in order.
+    pub to_start: Vec<String>,
+    /// The units of the group left stopped, and why.
+    pub left: Vec<(String, Leave)>,
+}
+
+/// What was done, step by step (each step was reported when it was done).
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The units whose start failed: the record keeps them, not to try again in this operation.
+    pub failed_starts: Vec<String>,
+    /// The lines said, in order.
+    pub lines: Vec<String>,
+}
+
+/// Acts on the plan, in order: containerd first (docker then starts once, on the new
+/// containerd), then each group.
+pub fn run(env: &Env, sm: &dyn ServiceManager, plan: &Plan) -> Report {
+    let mut report = Report::default();
+    if let Some(c) = &plan.containerd {
+        let outcome = match c.decision {
+            Restart::Restart => Some(restart_containerd(env, sm, c.docker_was_active)),
+            _ => None,
+        };
+        if let Some(line) = report_restart(env, c, outcome) {
+            report.lines.push(line);
         }
     }
+    for g in &plan.groups {
+        let results = start_all(env, sm, &g.to_start);
+        let mut answers = Vec::new();
+        if results.iter().any(|(u, r)| u == CONTAINERD && r.is_ok()) {
+            answers.push(match containerd_answers(env) {
+                Ok(t) => format!("containerd answered in {:.1} s", t.as_secs_f64()),
+                Err(e) => format!("containerd does not answer: {e:#}"),
+            });
+        }
+        // Only after starting the daemon itself: a request on the socket alone would
+        // socket-activate a docker.service we chose to leave stopped.
+        if results.iter().any(|(u, r)| u == DOCKER && r.is_ok()) {
+            answers.push(match docker_answers(env) {
+                Ok(t) => format!("docker answered in {:.1} s", t.as_secs_f64()),
+                Err(e) => format!("docker does not answer: {e:#}"),
+            });
+        }
+        report.failed_starts.extend(
+            results
+                .iter()
+                .filter(|(_, r)| r.is_err())
+                .map(|(u, _)| u.clone()),
+        );
+        report.lines.push(report_group(env, g, &results, &answers));
+    }
+    report
+}
+
+/// Restarts containerd (bounded), then waits for docker if it was running: the restart
+/// propagates to it. The outcome, for the report.
+fn restart_containerd(env: &Env, sm: &dyn ServiceManager, docker_was_active: bool) -> String {
+    let t = env.bound(Duration::from_secs(env.config.start_timeout_secs));
+    let mut outcome = match sm.restart(CONTAINERD, t) {
+        Ok(()) => "restarted it".to_string(),
+        Err(e) => format!("restarting it failed: {e:#}"),
+    };
+    if docker_was_active {
+        match docker_answers(env) {
+            Ok(d) => outcome.push_str(&format!("; docker answered in {:.1} s", d.as_secs_f64())),
+            Err(e) => outcome.push_str(&format!("; docker does not answer: {e:#}")),
+        }
+    }
+    outcome
+}
+
+/// Says what became of containerd; records an event when it was restarted. `outcome`: what
+/// the restart did (None: not restarted). The line said, if any.
+pub fn report_restart(env: &Env, c: &ContainerdStep, outcome: Option<String>) -> Option<String> {
+    let what = format!(
+        "{CONTAINERD} kept running the old binary through the {}",
+        c.change.describe()
+    );
+    let left = |why: &str| format!("{what}; left running{why}");
+    let line = match (c.decision, outcome) {
+        (Restart::NotNeeded, _) => return None,
+        (Restart::Blocked, _) => left(" (restart it to use the new version)"),
+        (Restart::Configured, _) => {
+            left(" (restart it to use the new version; containerd_after_upgrade = \"leave\")")
+        }
+        (Restart::PolicyForbids, _) => left(": policy-rc.d forbids restarting it (exit 101)"),
+        (Restart::Restart, outcome) => {
+            let outcome = outcome.unwrap_or_default();
+            let line = format!("{what}; {outcome}");
+            say(&line);
+            record_event(
+                env,
+                Event {
+                    time: crate::events::rfc3339(now_secs()),
+                    kind: EventKind::Restarted,
+                    unit: Some(CONTAINERD.into()),
+                    package: Some(c.change.package.clone()),
+                    old_version: c.change.old.clone(),
+                    new_version: c.change.new.clone(),
+                    cause: Some("upgraded while running".into()),
+                    outcome: Some(outcome),
+                    message: line.clone(),
+                },
+            );
+            return Some(line);
+        }
+    };
+    say(&line);
+    Some(line)
+}
+
+/// Says what became of one group (why it stopped, what was started, what was left and why,
+/// whether the daemons answer) and records it as one event. The line said.
+pub fn report_group(
+    env: &Env,
+    g: &GroupStep,
+    results: &[(String, anyhow::Result<()>)],
+    answers: &[String],
+) -> String {
+    let mut outcome: Vec<String> = Vec::new();
+    let failed: Vec<&(String, anyhow::Result<()>)> =
+        results.iter().filter(|(_, r)| r.is_err()).collect();
+    if !g.to_start.is_empty() {
+        if failed.is_empty() {
+            outcome.push("started again".into());
+        } else {
+            for (u, r) in &failed {
+                if let Err(e) = r {
+                    outcome.push(format!("starting {u} failed: {e:#}"));
+                }
+            }
+            if failed.len() < results.len() {
+                let ok: Vec<&str> = results
+                    .iter()
+                    .filter(|(_, r)| r.is_ok())
+                    .map(|(u, _)| u.as_str())
+                    .collect();
+                outcome.push(format!("started {}", ok.join(", ")));
+            }
+        }
+        outcome.extend(answers.iter().cloned());
+    }
+    for (u, l) in &g.left {
+        outcome.push(format!("{u} left stopped: {}", l.reason()));
+    }
+    let cause = &g.group.cause;
+    let why = match &cause.change {
+        Some(c) => format!("the {}", c.describe()),
+        None => "something during the package operation".into(),
+    };
+    let units = &g.group.units;
+    let verb = if units.len() == 1 { "was" } else { "were" };
+    let line = format!(
+        "{} {verb} stopped by {why} ({}); {}",
+        units.join(", "),
+        cause.mechanisms.join("; "),
+        outcome.join("; ")
+    );
+    say(&line);
+    let kind = if !failed.is_empty() {
+        EventKind::StartFailed
+    } else if g.to_start.is_empty() {
+        EventKind::LeftStopped
+    } else {
+        EventKind::Started
+    };
+    record_event(
+        env,
+        Event {
+            time: crate::events::rfc3339(now_secs()),
+            kind,
+            unit: Some(units.join(",")),
+            package: cause.change.as_ref().map(|c| c.package.clone()),
+            old_version: cause.change.as_ref().and_then(|c| c.old.clone()),
+            new_version: cause.change.as_ref().and_then(|c| c.new.clone()),
+            cause: Some(cause.mechanisms.join("; ")),
+            outcome: Some(outcome.join("; ")),
+            message: line.clone(),
+        },
+    );
+    line
 }
 
 /// Starts `units` in the given order, each bounded by the config and the stage's deadline.
 /// A unit that fails does not stop the others (docker.socket may still come up).
-pub fn start_all(
+fn start_all(
     env: &Env,
     sm: &dyn ServiceManager,
     units: &[String],
-) -> Vec<(String, Result<(), String>)> {
+) -> Vec<(String, anyhow::Result<()>)> {
     units
         .iter()
         .map(|u| {
             let t = env.bound(Duration::from_secs(env.config.start_timeout_secs));
-            let r = sm.start(u, t).map_err(|e| format!("{e:#}"));
+            let r = sm.start(u, t);
             (u.clone(), r)
         })
         .collect()
 }
 
 /// Waits for docker's `/_ping`; the time it took, or why not.
-pub fn docker_answers(env: &Env) -> Result<Duration, String> {
+pub(super) fn docker_answers(env: &Env) -> anyhow::Result<Duration> {
     let t = env.bound(Duration::from_secs(env.config.ping_timeout_secs));
-    crate::health::wait_docker(&env.root.path(DOCKER_SOCK), t).map_err(|e| format!("{e:#}"))
+    crate::health::wait_docker(&env.root.path(DOCKER_SOCK), t)
 }
 
 /// Waits until containerd's gRPC socket accepts a connection (a connect is enough: containerd is
 /// not socket-activated, so connecting starts nothing); the time it took, or why not.
-pub fn containerd_answers(env: &Env) -> Result<Duration, String> {
+fn containerd_answers(env: &Env) -> anyhow::Result<Duration> {
     let t = env.bound(Duration::from_secs(env.config.ping_timeout_secs));
-    crate::health::wait_socket(&env.root.path(CONTAINERD_SOCK), t).map_err(|e| format!("{e:#}"))
+    crate::health::wait_socket(&env.root.path(CONTAINERD_SOCK), t)
 }
 
-/// Is our `/` the `/` of PID 1 (not a chroot)? When `/proc/1/root` cannot be read (no /proc,
-/// a restricted container) this says yes: the other guard, `<root>/run/systemd/system`, is
-/// missing in a chroot, and systemctl in a chroot does not act anyway; wrongly saying "chroot"
-/// would leave docker down.
-pub fn same_root_as_pid1() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata("/proc/1/root"), std::fs::metadata("/")) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => true,
+fn record_event(env: &Env, ev: Event) {
+    if let Err(e) = crate::events::record(&env.root, &ev) {
+        say(&format!("cannot record the event: {e:#}"));
     }
 }

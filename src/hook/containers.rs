@@ -5,7 +5,7 @@
 //!
 //! [`compare`] is the pure part; [`before`] and [`after`] do the talking.
 
-use super::attribute::Change;
+use super::dpkg::Change;
 use super::state::Record;
 use super::{say, Env};
 use crate::config::RestartContainers;
@@ -178,7 +178,7 @@ pub fn before(env: &Env, units: &[UnitState]) -> Option<Before> {
     if !units.iter().any(|u| u.unit == DOCKER && u.is_active()) {
         return None;
     }
-    let taken = super::snapshot::now_secs();
+    let taken = super::host::now_secs();
     let mut e = engine(env);
     let listing = e.ping().and_then(|()| e.list_running());
     match listing {
@@ -317,7 +317,7 @@ pub fn after(env: &Env, sm: &dyn ServiceManager, rec: &Record, changes: &[Change
         };
         say(&line);
         let ev = Event {
-            time: crate::events::rfc3339(super::snapshot::now_secs()),
+            time: crate::events::rfc3339(super::host::now_secs()),
             kind: kind.into(),
             unit: Some(DOCKER.into()),
             package: change.map(|c| c.package.clone()),
@@ -364,7 +364,7 @@ fn look(e: &mut Engine, before: &[Container], taken: u64) -> Result<Vec<(Contain
             (c.id.clone(), r)
         })
         .collect();
-    let now = super::snapshot::now_secs();
+    let now = super::host::now_secs();
     Ok(compare(before, &running, &inspected, (taken, now)))
 }
 

@@ -1,6 +1,8 @@
-//! Pure decision: given what was true before the operation and what is true now, start a
-//! watched unit again, or leave it as it is — and say which rule decided. No I/O here: every
-//! fact is gathered by the caller, so that each rule is one table row in the tests.
+//! Pure decision, every rule of the post stage: given what was true before the operation and
+//! what is true now, start a watched unit again or leave it as it is ([`decide`]), and restart a
+//! containerd that kept running the old binary or not ([`containerd_after_upgrade`]) — and say
+//! which rule decided. No I/O here: every fact is gathered by the caller, so that each rule is
+//! one table row in the tests.
 
 use crate::service::UnitState;
 
@@ -119,20 +121,8 @@ pub fn decide(world: &World, f: &UnitFacts) -> Decision {
     if now.is_active() {
         return L(Leave::StillActive);
     }
-    if !world.enabled {
-        return L(Leave::Disabled);
-    }
-    if world.suspended {
-        return L(Leave::Suspended);
-    }
-    if !world.systemd_running {
-        return L(Leave::NoSystemd);
-    }
-    if !world.same_root_as_pid1 {
-        return L(Leave::Chroot);
-    }
-    if world.system_state.as_deref() == Some("stopping") {
-        return L(Leave::ShuttingDown);
+    if let Some(l) = system_forbids(world) {
+        return L(l);
     }
     if !world.watched_package_changed {
         return L(Leave::NothingChanged);
@@ -162,6 +152,79 @@ pub fn needs_policy(world: &World, f: &UnitFacts) -> bool {
         ..f.clone()
     };
     decide(world, &probe) == Decision::Start
+}
+
+/// The system-wide must-not-act rules, in the order they are reported.
+fn system_forbids(world: &World) -> Option<Leave> {
+    if !world.enabled {
+        return Some(Leave::Disabled);
+    }
+    if world.suspended {
+        return Some(Leave::Suspended);
+    }
+    if !world.systemd_running {
+        return Some(Leave::NoSystemd);
+    }
+    if !world.same_root_as_pid1 {
+        return Some(Leave::Chroot);
+    }
+    if world.system_state.as_deref() == Some("stopping") {
+        return Some(Leave::ShuttingDown);
+    }
+    None
+}
+
+/// Facts about a containerd whose package was upgraded in this transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerdFacts {
+    /// It ran through the upgrade (the same main PID before and now): the just-in-time guard
+    /// spared it, or its postinst only `start`s it. It still runs the old binary.
+    pub kept_running: bool,
+    /// `containerd_after_upgrade = "leave"` in the config.
+    pub leave_configured: bool,
+    /// `policy-rc.d containerd.service restart` exited 101.
+    pub policy_forbids: bool,
+}
+
+/// What to do with a containerd that was upgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// It did not keep running (stopped, or restarted by its package): nothing to say.
+    NotNeeded,
+    /// A system-wide rule forbids acting (disabled, suspended, no systemd, chroot, shutdown).
+    Blocked,
+    /// The admin chose `containerd_after_upgrade = "leave"`.
+    Configured,
+    PolicyForbids,
+    /// Restart it; a restart propagates to docker as a restart (BindsTo=/PartOf=).
+    Restart,
+}
+
+/// The containerd rule. Its restart runs BEFORE docker is started again: docker then starts
+/// once, on the new containerd, instead of being started and then restarted with it.
+pub fn containerd_after_upgrade(world: &World, f: &ContainerdFacts) -> Restart {
+    if !f.kept_running {
+        return Restart::NotNeeded;
+    }
+    if system_forbids(world).is_some() {
+        return Restart::Blocked;
+    }
+    if f.leave_configured {
+        return Restart::Configured;
+    }
+    if f.policy_forbids {
+        return Restart::PolicyForbids;
+    }
+    Restart::Restart
+}
+
+/// Whether the containerd rule's outcome may depend on policy-rc.d: ask it only then.
+pub fn containerd_needs_policy(world: &World, f: &ContainerdFacts) -> bool {
+    let probe = ContainerdFacts {
+        policy_forbids: false,
+        ..*f
+    };
+    containerd_after_upgrade(world, &probe) == Restart::Restart
 }
 
 #[cfg(test)]
@@ -336,6 +399,112 @@ mod tests {
         assert!(needs_policy(&w, &f));
         w.suspended = true;
         assert!(!needs_policy(&w, &f));
+    }
+
+    #[test]
+    fn containerd_table() {
+        let kept = ContainerdFacts {
+            kept_running: true,
+            leave_configured: false,
+            policy_forbids: false,
+        };
+        type Tweak = fn(&mut World, &mut ContainerdFacts);
+        let rows: &[(&str, Tweak, Restart)] = &[
+            (
+                "kept running the old binary → restart",
+                |_, _| {},
+                Restart::Restart,
+            ),
+            (
+                "degraded system still restarts",
+                |w, _| w.system_state = Some("degraded".into()),
+                Restart::Restart,
+            ),
+            (
+                "is-system-running not asked: still restart",
+                |w, _| w.system_state = None,
+                Restart::Restart,
+            ),
+            (
+                "stopped or restarted by its package: nothing to do",
+                |_, f| f.kept_running = false,
+                Restart::NotNeeded,
+            ),
+            (
+                "not kept running wins over every rule",
+                |w, f| {
+                    f.kept_running = false;
+                    w.enabled = false;
+                },
+                Restart::NotNeeded,
+            ),
+            (
+                "config disabled",
+                |w, _| w.enabled = false,
+                Restart::Blocked,
+            ),
+            (
+                "suspended by env",
+                |w, _| w.suspended = true,
+                Restart::Blocked,
+            ),
+            (
+                "no systemd",
+                |w, _| w.systemd_running = false,
+                Restart::Blocked,
+            ),
+            (
+                "chroot",
+                |w, _| w.same_root_as_pid1 = false,
+                Restart::Blocked,
+            ),
+            (
+                "shutting down",
+                |w, _| w.system_state = Some("stopping".into()),
+                Restart::Blocked,
+            ),
+            (
+                "dpkg changed it, so the watched-package rule does not apply",
+                |w, _| w.watched_package_changed = false,
+                Restart::Restart,
+            ),
+            (
+                "containerd_after_upgrade = leave",
+                |_, f| f.leave_configured = true,
+                Restart::Configured,
+            ),
+            (
+                "blocked wins over the config",
+                |w, f| {
+                    f.leave_configured = true;
+                    w.suspended = true;
+                },
+                Restart::Blocked,
+            ),
+            (
+                "policy-rc.d 101",
+                |_, f| f.policy_forbids = true,
+                Restart::PolicyForbids,
+            ),
+            (
+                "the config wins over policy",
+                |_, f| {
+                    f.leave_configured = true;
+                    f.policy_forbids = true;
+                },
+                Restart::Configured,
+            ),
+        ];
+        for (name, tweak, want) in rows {
+            let (mut w, mut f) = (world(), kept);
+            tweak(&mut w, &mut f);
+            assert_eq!(containerd_after_upgrade(&w, &f), *want, "row: {name}");
+            assert_eq!(
+                containerd_needs_policy(&w, &f),
+                matches!(want, Restart::Restart | Restart::PolicyForbids),
+                "row: {name}"
+            );
+        }
     }
 
     #[test]

@@ -4,22 +4,28 @@
 //!
 //! Stages (see `hooks/apt.conf`, `hooks/dpkg.cfg`):
 //! - `apt-pkgs` (`DPkg::Pre-Install-Pkgs`, protocol 3): reads apt's stream to its end; if a
-//!   watched package is in it, records the "before" ([`state`]) and runs the just-in-time guard.
+//!   watched package is in it, records the "before" ([`snapshot`], [`state`]) and runs the
+//!   just-in-time guard ([`pre`]).
 //! - `apt-post` (`DPkg::Post-Invoke`): starts again what the operation stopped ([`post`]).
 //! - `dpkg-pre` / `dpkg-post` (dpkg.cfg `pre-invoke=`/`post-invoke=`): the same for dpkg runs
 //!   without apt; inside apt (`DPKG_FRONTEND_LOCKED`) they return at once.
 
+// The flow, in order: pre → snapshot → (dpkg runs) → post → compare → decide → act.
 pub mod act;
-pub mod attribute;
+pub mod compare;
 pub mod containers;
 pub mod decide;
+pub mod dpkg;
 pub mod post;
+pub mod pre;
 pub mod snapshot;
+// What they share: the host's facts, the record, apt's stream.
+pub mod host;
 pub mod state;
 pub mod stream;
 
-use crate::cli::{Ctx, HookArgs, Stage};
 use crate::config::{self, Config};
+use crate::ctx::Ctx;
 use crate::root::Root;
 use std::io::Write;
 use std::path::PathBuf;
@@ -37,6 +43,23 @@ pub fn say(msg: &str) {
         "docker-upgrade-guard: {}",
         crate::escape::one_line(msg)
     );
+}
+
+/// The stage to run (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    AptPkgs,
+    AptPost,
+    DpkgPre,
+    DpkgPost,
+}
+
+/// `hook`'s options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub stage: Stage,
+    /// Exit non-zero on the tool's own errors (tests only; never in apt's configuration).
+    pub strict: bool,
 }
 
 /// Everything a stage needs, gathered once.
@@ -111,7 +134,8 @@ fn effective_root(ctx: &Ctx) -> Root {
 
 /// apt's stream: on `APT_HOOK_INFO_FD` if set, else stdin. Read to its end whatever happens
 /// next, so that apt never writes into a closed pipe.
-fn read_apt_input() -> Result<Vec<u8>, String> {
+fn read_apt_input() -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
     use std::os::fd::FromRawFd;
     if let Some(fd) = std::env::var("APT_HOOK_INFO_FD")
         .ok()
@@ -122,18 +146,18 @@ fn read_apt_input() -> Result<Vec<u8>, String> {
             .parse()
             .ok()
             .filter(|n| *n >= 0)
-            .ok_or_else(|| format!("APT_HOOK_INFO_FD={fd:?} is not a file descriptor"))?;
+            .with_context(|| format!("APT_HOOK_INFO_FD={fd:?} is not a file descriptor"))?;
         if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
-            return Err(format!("APT_HOOK_INFO_FD={fd} is not open"));
+            anyhow::bail!("APT_HOOK_INFO_FD={fd} is not open");
         }
         // SAFETY: apt passed us this fd to read; it is open (checked) and nobody else uses it.
         let f = unsafe { std::fs::File::from_raw_fd(fd) };
-        return stream::read_all(f).map_err(|e| format!("cannot read apt's stream: {e}"));
+        return stream::read_all(f).context("cannot read apt's stream");
     }
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Ok(Vec::new());
     }
-    stream::read_all(std::io::stdin().lock()).map_err(|e| format!("cannot read apt's stream: {e}"))
+    stream::read_all(std::io::stdin().lock()).context("cannot read apt's stream")
 }
 
 extern "C" fn on_term(_: nix::libc::c_int) {
@@ -176,7 +200,7 @@ fn start_watchdog(budget: Duration, stage: Stage, strict: bool) {
         });
 }
 
-pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
+pub fn run(ctx: &Ctx, args: &Options) -> ExitCode {
     let started = Instant::now();
     install_signal_handlers();
     std::panic::set_hook(Box::new(|info| {
@@ -195,7 +219,7 @@ pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
     let input = if stage == Stage::AptPkgs {
         match read_apt_input() {
             Ok(b) => Some(b),
-            Err(e) => return fail(&e),
+            Err(e) => return fail(&format!("{e:#}")),
         }
     } else {
         None
@@ -276,7 +300,7 @@ fn record_refusal(env: &Env, e: &anyhow::Error) {
         return;
     }
     let ev = crate::events::Event {
-        kind: "error".into(),
+        kind: crate::events::EventKind::Error,
         message: format!("hook {}: {e:#}", stage_name(env.stage)),
         ..Default::default()
     };
@@ -294,13 +318,13 @@ fn run_stage(env: &Env, input: Option<&[u8]>) -> anyhow::Result<()> {
             for p in &s.problems {
                 say(&format!("apt's package list: {p}"));
             }
-            snapshot::apt_pkgs(env, &s)
+            pre::apt_pkgs(env, &s)
         }
         Stage::DpkgPre => {
             if env.frontend_locked || !env.config.enabled || env.suspended {
                 return Ok(());
             }
-            snapshot::dpkg_pre(env)
+            pre::dpkg_pre(env)
         }
         Stage::AptPost => post::run(env),
         Stage::DpkgPost => {

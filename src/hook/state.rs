@@ -177,7 +177,7 @@ impl Now {
             .map(|t| u64::try_from(t.tv_sec()).unwrap_or(0))
             .unwrap_or(0);
         Now {
-            wall: super::snapshot::now_secs(),
+            wall: super::host::now_secs(),
             boot,
         }
     }

@@ -174,14 +174,35 @@ fn opt(word: &str) -> Option<String> {
     (word != "-").then(|| word.to_string())
 }
 
+/// Why a package line of apt's stream was not understood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineError {
+    /// A field is missing (which one).
+    Missing(&'static str),
+    BadName,
+    BadComparison,
+    BadVersion,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::Missing(what) => write!(f, "missing {what}"),
+            LineError::BadName => f.write_str("bad package name"),
+            LineError::BadComparison => f.write_str("bad comparison (expected <, > or =)"),
+            LineError::BadVersion => f.write_str("bad version"),
+        }
+    }
+}
+
 /// One package line of protocol version 3 (9 fields, separated by single spaces; a `.deb` path
 /// may itself contain spaces, so the last field is the rest of the line).
-pub fn parse_pkg_line(line: &str) -> Result<PkgAction, String> {
+pub fn parse_pkg_line(line: &str) -> Result<PkgAction, LineError> {
     let mut it = line.splitn(9, ' ');
-    let mut next = |what: &str| {
+    let mut next = |what: &'static str| {
         it.next()
             .filter(|w| !w.is_empty())
-            .ok_or_else(|| format!("missing {what}"))
+            .ok_or(LineError::Missing(what))
     };
     let name = next("package name")?;
     let old_version = next("old version")?;
@@ -193,15 +214,15 @@ pub fn parse_pkg_line(line: &str) -> Result<PkgAction, String> {
     let _new_ma = next("new multi-arch")?;
     let what = next("file or operation")?;
     if !valid_name(name) {
-        return Err("bad package name".into());
+        return Err(LineError::BadName);
     }
     let compare = match compare {
         "<" | ">" | "=" => compare.chars().next().unwrap_or('<'),
-        _ => return Err("bad comparison (expected <, > or =)".into()),
+        _ => return Err(LineError::BadComparison),
     };
     for v in [old_version, new_version] {
         if v != "-" && !valid_version(v) {
-            return Err("bad version".into());
+            return Err(LineError::BadVersion);
         }
     }
     let op = match what {

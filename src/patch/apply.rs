@@ -144,7 +144,7 @@ pub fn apply_one(root: &Root, item: &PlanItem) -> Result<Applied> {
     }
     // From the fd we checked and read: the attributes of exactly this file.
     let xattrs = crate::xattr::read_all(&file)
-        .map_err(|e| anyhow::anyhow!("{}: {e}; not rewriting it", item.path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}; not rewriting it", item.path.display()))?;
     remove_stale_temps(&item.path);
     let record = BackupRecord {
         format: RECORD_FORMAT,

@@ -12,7 +12,6 @@ use crate::root::Root;
 use crate::xattr::{Xattr, MAX_XATTRS, MAX_XATTR_VALUE};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 pub const BACKUP_DIR: &str = "/var/lib/docker-upgrade-guard/backups";
@@ -75,7 +74,7 @@ pub fn xattrs_of(record: &BackupRecord) -> Result<Vec<Xattr>> {
         .xattrs
         .iter()
         .map(|x| {
-            crate::xattr::c_name(&x.name).map_err(|e| anyhow::anyhow!("backup record: {e}"))?;
+            crate::xattr::c_name(&x.name).map_err(|e| anyhow::anyhow!("backup record: {e:#}"))?;
             let hex = x.value_hex.as_bytes();
             if hex.len() % 2 != 0 || hex.len() / 2 > MAX_XATTR_VALUE {
                 bail!("backup record: the value of {} is not valid", x.name);
@@ -118,10 +117,7 @@ pub struct BackupInfo {
     pub state: BackupState,
 }
 
-pub fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::hash::sha256_hex;
 
 pub fn dir(root: &Root) -> PathBuf {
     root.path(BACKUP_DIR)

@@ -5,7 +5,7 @@
 //! - [`apply`] — the checks and the write (backup first, then an atomic replace).
 //! - [`backup`] — the backup store; [`backup_for`] is what `audit` asks.
 //! - [`revert`] — putting originals back.
-//! - [`diff`] — the unified diff shown by `--dry-run`.
+//! - the unified diff shown by `--dry-run` is [`crate::diff`]'s.
 
 pub mod apply;
 pub mod backup;
@@ -14,25 +14,36 @@ pub mod revert;
 
 pub use backup::{backup_for, BackupInfo, BackupState};
 
-use crate::cli::{Ctx, PatchArgs};
+use crate::ctx::Ctx;
 use crate::dpkg::lock;
 use crate::dpkg::status::StatusDb;
 use crate::root::Root;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use plan::{Plan, PlanItem};
 use std::process::ExitCode;
 
-pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
+/// `patch`'s options, checked (valid package names, one mode).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only these packages' scripts (empty: every watched package).
+    pub packages: Vec<String>,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Rewrite the harmful scripts (dpkg lock, backup, atomic replace).
+    Apply,
+    /// Print the diff of what would be written, change nothing (takes no lock).
+    DryRun,
+    /// Restore the originals where the installed script is still what patch wrote.
+    Revert,
+}
+
+pub fn run(ctx: &Ctx, args: &Options) -> anyhow::Result<ExitCode> {
     let root = &ctx.root;
-    for p in &args.packages {
-        if !backup::valid_package_name(p) {
-            bail!("--package {p:?} is not a valid Debian package name");
-        }
-    }
-    if args.revert {
-        if args.dry_run {
-            bail!("--revert and --dry-run cannot be combined");
-        }
+    let dry_run = args.mode == Mode::DryRun;
+    if args.mode == Mode::Revert {
         let _lock = lock::acquire(root.admindir(), lock::frontend_locked_by_env())?;
         let (outcomes, problems) = revert::revert(root, &args.packages);
         revert::print(&outcomes, &problems);
@@ -48,7 +59,7 @@ pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
     let units: Vec<&str> = config.units.iter().map(String::as_str).collect();
     // Hold the lock from reading the database to the last write, so that dpkg cannot change
     // a script between our reading and our rewriting it. A dry run writes nothing: no lock.
-    let _lock = if args.dry_run {
+    let _lock = if dry_run {
         None
     } else {
         Some(lock::acquire(
@@ -70,7 +81,7 @@ pub fn run(ctx: &Ctx, args: &PatchArgs) -> anyhow::Result<ExitCode> {
         outln!("nothing to patch");
     }
     for item in &plan.items {
-        if args.dry_run {
+        if dry_run {
             out!("{}", item_diff(item));
             outln!("would patch {}", describe(item, None));
             continue;
@@ -216,7 +227,7 @@ fn describe(item: &PlanItem, backup: Option<&std::path::Path>) -> String {
 /// diff(1) does with timestamps) so that `patch -p0` finds the file.
 pub fn item_diff(item: &PlanItem) -> String {
     let path = item.path.display();
-    crate::audit::diff::unified(
+    crate::diff::unified(
         &item.original,
         &item.repaired,
         &format!("{path}\tinstalled {} {}", item.package, item.version),

@@ -28,7 +28,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         o,
         "docker_upgrade_guard_audit_severity {}",
-        r.severity as u8
+        r.severity.exit_code()
     );
 
     head(

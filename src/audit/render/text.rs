@@ -1,8 +1,8 @@
 //! `--format text`: for a person at a terminal.
 
-use crate::audit::diff::colorize;
 use crate::audit::findings::Finding;
 use crate::audit::report::Report;
+use crate::diff::colorize;
 use std::fmt::Write;
 
 fn yes_no(b: bool) -> &'static str {

@@ -1,90 +1,101 @@
-//! Why did a watched unit stop? Which package changed (old → new, from dpkg.log), and which
-//! mechanism: that package's old maintainer script stopping the unit (the line, recorded before
-//! dpkg replaced the script), or a dependency (`BindsTo=`/`Requires=`/`PartOf=`) on a unit that
-//! such a script stopped.
+//! The compare step, pure: the record's "before", the states now and what dpkg did
+//! ([`super::dpkg`]) → which watched units stopped and why. Why: which package changed
+//! (old → new), and which mechanism — that package's old maintainer script stopping the unit
+//! (the line, recorded before dpkg replaced the script), or a dependency
+//! (`BindsTo=`/`Requires=`/`PartOf=`) on a unit that such a script stopped. No I/O here: unit
+//! files are loaded by the caller.
 
-use super::state::HarmfulSite;
-use crate::dpkg::log::LogEvent;
+use super::decide::UnitFacts;
+use super::dpkg::Change;
+use super::state::{HarmfulSite, Record};
+use crate::service::UnitState;
 use crate::units::Unit;
 
-/// What dpkg did to one watched package in this transaction.
+/// Did this unit certainly run through the operation: active before and now, with the same
+/// (known) main PID?
+pub fn kept_running(before: Option<&UnitState>, now: Option<&UnitState>) -> bool {
+    matches!((before, now), (Some(b), Some(n))
+        if b.is_active() && n.is_active() && b.main_pid != 0 && b.main_pid == n.main_pid)
+}
+
+/// The facts [`super::decide::decide`] needs about each recorded unit, in the record's order;
+/// the ones only a process can tell (policy-rc.d) are left `false` for the caller to fill in.
+pub fn unit_facts(rec: &Record, now: &[UnitState], changes: &[Change]) -> Vec<(String, UnitFacts)> {
+    rec.units
+        .iter()
+        .map(|b| {
+            let removed = crate::watch::packages_shipping(&b.unit)
+                .iter()
+                .any(|p| changes.iter().any(|c| c.package == *p && c.removed));
+            (
+                b.unit.clone(),
+                UnitFacts {
+                    before: Some(b.clone()),
+                    now: now.iter().find(|n| n.unit == b.unit).cloned(),
+                    package_removed: removed,
+                    policy_forbids: false,
+                    failed_earlier: rec.failed_starts.contains(&b.unit),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The upgrade `unit` kept running through (the same main PID before and now), if its package
+/// was upgraded (not removed) in this transaction: it still runs the old binary.
+pub fn upgraded_while_running<'a>(
+    unit: &str,
+    rec: &Record,
+    changes: &'a [Change],
+    now: &[UnitState],
+) -> Option<&'a Change> {
+    let change = changes.iter().find(|c| {
+        !c.removed
+            && c.new.is_some()
+            && crate::watch::packages_shipping(unit).contains(&c.package.as_str())
+    })?;
+    let (before, after) = (rec.unit(unit)?, now.iter().find(|u| u.unit == unit)?);
+    kept_running(Some(before), Some(after)).then_some(change)
+}
+
+/// One group of units stopped for the same reason (one report line).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    pub package: String,
-    /// The version before the first action (None: newly installed).
-    pub old: Option<String>,
-    /// The version after the last action (None: removed).
-    pub new: Option<String>,
-    pub removed: bool,
+pub struct Group {
+    pub cause: Cause,
+    /// In start order.
+    pub units: Vec<String>,
 }
 
-impl Change {
-    /// `containerd 1.3.3-0ubuntu2 → 1.3.3-0ubuntu2.1`, `removal of docker.io 20.10`, ...
-    pub fn describe(&self) -> String {
-        match (&self.old, &self.new, self.removed) {
-            (Some(o), _, true) => format!("removal of {} {o}", self.package),
-            (None, _, true) => format!("removal of {}", self.package),
-            (Some(o), Some(n), _) if o == n => format!("reinstallation of {} {o}", self.package),
-            (Some(o), Some(n), _) => format!("upgrade of {} {o} → {n}", self.package),
-            (None, Some(n), _) => format!("installation of {} {n}", self.package),
-            (Some(o), None, _) => format!("operation on {} {o}", self.package),
-            (None, None, _) => format!("operation on {}", self.package),
-        }
-    }
-}
-
-fn version(v: &Option<String>) -> Option<String> {
-    v.clone().filter(|s| !s.is_empty() && s != "<none>")
-}
-
-/// The watched packages dpkg acted on, in the order dpkg first touched them.
-pub fn changes(events: &[LogEvent], watched: &[String]) -> Vec<Change> {
-    let mut out: Vec<Change> = Vec::new();
-    for ev in events {
-        let LogEvent::Action {
-            action,
-            package,
-            old,
-            new,
-            ..
-        } = ev
-        else {
-            continue;
-        };
-        if !watched.iter().any(|w| w == package) {
-            continue;
-        }
-        let (old, new) = (version(old), version(new));
-        let entry = match out.iter_mut().position(|c| &c.package == package) {
-            Some(i) => &mut out[i],
-            None => {
-                out.push(Change {
-                    package: package.clone(),
-                    old: old.clone(),
-                    new: None,
-                    removed: false,
-                });
-                out.last_mut().expect("just pushed")
-            }
-        };
-        match action.as_str() {
-            "install" | "upgrade" => {
-                entry.new = new;
-                entry.removed = false;
-            }
-            "remove" | "purge" => {
-                entry.new = None;
-                entry.removed = true;
-            }
-            // configure/trigproc: the version stays what the unpack made it.
-            _ => {
-                if entry.new.is_none() && !entry.removed {
-                    entry.new = new.or(old);
+/// Groups the `stopped` units by cause, in start order (`units`: the loaded unit files, for
+/// the dependencies).
+pub fn groups(
+    stopped: &[&str],
+    rec: &Record,
+    changes: &[Change],
+    units: &[Unit],
+    now: &[UnitState],
+) -> Vec<Group> {
+    let propagate = |u: &[Unit], s: &str| crate::units::stop_propagation(u, s);
+    let kept = |u: &str| kept_running(rec.unit(u), now.iter().find(|n| n.unit == u));
+    let mut groups: Vec<Group> = Vec::new();
+    for u in crate::watch::start_order(stopped) {
+        let cause = attribute(u, &rec.harmful, changes, units, &propagate, &kept);
+        match groups.iter_mut().find(|g| g.cause.change == cause.change) {
+            Some(g) => {
+                g.units.push(u.to_string());
+                for m in cause.mechanisms {
+                    if !g.cause.mechanisms.contains(&m) {
+                        g.cause.mechanisms.push(m);
+                    }
                 }
             }
+            None => groups.push(Group {
+                cause,
+                units: vec![u.to_string()],
+            }),
         }
     }
-    out
+    groups
 }
 
 /// Why one unit stopped.
@@ -212,33 +223,6 @@ fn chain_text(p: &crate::units::Propagated) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn act(action: &str, pkg: &str, old: &str, new: &str) -> LogEvent {
-        LogEvent::Action {
-            action: action.into(),
-            package: pkg.into(),
-            arch: Some("all".into()),
-            old: Some(old.into()),
-            new: Some(new.into()),
-        }
-    }
-
-    #[test]
-    fn changes_from_log() {
-        let w = vec!["containerd".to_string(), "docker.io".to_string()];
-        let ev = vec![
-            act("upgrade", "containerd", "1.0", "1.1"),
-            act("upgrade", "hello", "1", "2"),
-            act("configure", "containerd", "1.1", "<none>"),
-            act("remove", "docker.io", "20.10", "<none>"),
-            act("install", "runc", "<none>", "1"),
-        ];
-        let c = changes(&ev, &w);
-        assert_eq!(c.len(), 2);
-        assert_eq!(c[0].describe(), "upgrade of containerd 1.0 → 1.1");
-        assert_eq!(c[1].describe(), "removal of docker.io 20.10");
-        assert!(changes(&[], &w).is_empty());
-    }
 
     #[test]
     fn direct_stop_is_named_with_its_line() {
