@@ -118,7 +118,7 @@ class Machine:
         self.log.flush()
 
     # --- lifecycle -----------------------------------------------------------------------------
-    def boot(self, timeout=90):
+    def boot(self, timeout=240):
         env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
         argv = [
             "systemd-nspawn", "-D", str(self.root), "-b",
@@ -257,7 +257,7 @@ class Machine:
     def sh(self, script, **kw):
         return self.run(["/bin/sh", "-ec", script], **kw)
 
-    def apt(self, *args, timeout=180, check=True):
+    def apt(self, *args, timeout=300, check=True):
         return self.run(["apt-get", "-y", "-q", "-o", "Dpkg::Use-Pty=0"] + list(args), timeout=timeout,
                         check=check, env={"DEBIAN_FRONTEND": "noninteractive"})
 

@@ -72,11 +72,11 @@ def golden(rootfs, fixdir, workdir, log):
             with Machine("golden", root, log, binds=[(fixdir, scenarios.FIX)]) as m:
                 m.apt("update")
                 m.apt("install", "--no-install-recommends", "docker.io")
-                scenarios.wait_until("docker.service active", lambda: m.is_active("docker.service") == "active", 60)
+                scenarios.wait_until("docker.service active", lambda: m.is_active("docker.service") == "active")
                 m.run(["docker", "import", f"{scenarios.FIX}/tiny.tar", "dug/tiny:1"])
                 m.run(["docker", "run", "-d", "--name", "c1", "--init", "--restart=always", "dug/tiny:1",
                        "/bin/sleep", "1000000"])
-                scenarios.wait_until("c1 running", lambda: scenarios.container_pid(m), 30)
+                scenarios.wait_until("c1 running", lambda: scenarios.container_pid(m))
                 # The journal of the build boot is of no use to the scenarios.
             tmp = path.with_suffix(".tmp")
             subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-I", "zstd -q -T0 -1",

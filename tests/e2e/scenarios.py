@@ -36,7 +36,13 @@ def check(cond, msg):
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-def wait_until(what, fn, timeout):
+# The bound of every wait on a condition. Generous on purpose: a loaded 2-core machine running
+# two halves at a time (and other suites) once took > 30 s to bring c1 back after boot. A wait
+# returns as soon as its condition holds, so the bound costs nothing when things are well.
+SLOW = 120
+
+
+def wait_until(what, fn, timeout=SLOW):
     deadline = time.monotonic() + timeout
     while True:
         v = fn()
@@ -54,18 +60,18 @@ def container_pid(m):
     return int(parts[1]) if r.rc == 0 and len(parts) == 2 and parts[0] == "true" else None
 
 
-def ready(m, timeout=90):
+def ready(m):
     """The golden state after boot: docker.service active, /_ping OK, c1 running."""
-    wait_until("docker.service active after boot", lambda: m.is_active("docker.service") == "active", timeout)
-    wait_until("docker answers /_ping after boot", m.ping, 30)
-    return wait_until("container c1 running after boot", lambda: container_pid(m), 30)
+    wait_until("docker.service active after boot", lambda: m.is_active("docker.service") == "active")
+    wait_until("docker answers /_ping after boot", m.ping)
+    return wait_until("container c1 running after boot", lambda: container_pid(m))
 
 
 def expect_docker_up(m, why):
     state = m.is_active("docker.service")
     check(state == "active", f"{why}: docker.service is {state!r}, expected 'active'")
-    check(m.ping(), f"{why}: docker.service active but /_ping does not answer OK")
-    wait_until(f"{why}: the restart=always container c1 running again", lambda: container_pid(m), 30)
+    wait_until(f"{why}: docker.service active, /_ping answering OK", m.ping)
+    wait_until(f"{why}: the restart=always container c1 running again", lambda: container_pid(m))
 
 
 def expect_inactive(m, unit, why):
@@ -262,7 +268,7 @@ def s09_dpkg_i(m, ctx, tool):
     setup_containerd_v1(m, ctx)
     if tool:
         install_tool(m, ctx)
-    m.run(["dpkg", "-i", ctx.deb("containerd_dug2")], timeout=180)
+    m.run(["dpkg", "-i", ctx.deb("containerd_dug2")], timeout=300)
     check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
     if tool:
         expect_docker_up(m, "dpkg -i of the harmful containerd with the tool (dpkg hook path)")
