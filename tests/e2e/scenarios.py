@@ -10,7 +10,7 @@ socket-activate docker again).
 
 import time
 
-from fixtures import BINDSTO_DROPIN, PARTOF_DROPIN
+from fixtures import BINDSTO_DROPIN, PARTOF_DROPIN, deb_field
 from machine import Fail
 
 FIX = "/root/fixtures"
@@ -19,7 +19,8 @@ BIN = "/usr/sbin/docker-upgrade-guard"
 
 
 class Ctx:
-    def __init__(self, fixtures, tool_deb_name):
+    def __init__(self, fixtures, tool_deb_name, suite="bookworm"):
+        self.suite = suite
         self.f = fixtures  # dict from fixtures.build()
         self.tool_deb = f"{FIX}/{tool_deb_name}" if tool_deb_name else None
 
@@ -27,7 +28,7 @@ class Ctx:
         return f"{FIX}/{self.f[key].name}"
 
     def version(self, key):
-        return self.f[key].name.split("_")[1]
+        return deb_field(self.f[key], "Version")  # with its epoch (docker-ce's is 5:)
 
 
 def check(cond, msg):
@@ -65,6 +66,16 @@ def ready(m):
     wait_until("docker.service active after boot", lambda: m.is_active("docker.service") == "active")
     wait_until("docker answers /_ping after boot", m.ping)
     return wait_until("container c1 running after boot", lambda: container_pid(m))
+
+
+def diagnose(m):
+    """After a failure: the units' states and the journal's tail, into the scenario's log."""
+    for argv in (["systemctl", "--no-pager", "status", "docker.service", "docker.socket", "containerd.service"],
+                 ["journalctl", "--no-pager", "-n", "60", "-o", "short-monotonic"]):
+        try:
+            m.run(argv, check=False, timeout=60)
+        except Fail:
+            pass
 
 
 def expect_docker_up(m, why):
@@ -302,6 +313,86 @@ def s10_audit(m, ctx, tool):
     expect_docker_up(m, "upgrading the patched containerd")
 
 
+# --- Docker Inc.'s packages (docker-ce, containerd.io; see fixtures.docker_inc_packages) ---------
+def setup_docker_inc(m, ctx, era):
+    """Replace Debian's docker.io/containerd/runc with containerd.io 1 + docker-ce (era 19 or 20),
+    then run c1 again. Purged, not removed: a removed docker.io leaves its /etc/init.d/docker
+    behind non-executable (its postrm's chmod -x), and docker-ce 19.03's compat-10 postinst
+    starts docker only through that script (dh_systemd_start skips a unit with a SysV script)."""
+    m.apt("purge", "docker.io", "containerd", "runc")
+    m.apt("install", ctx.deb("containerd_io_1"), ctx.deb(f"docker_ce{era}_1"))
+    for pkg, key in (("containerd.io", "containerd_io_1"), ("docker-ce", f"docker_ce{era}_1")):
+        check(pkg_version(m, pkg) == ctx.version(key), f"{pkg} {ctx.version(key)} not installed")
+    st = m.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "docker.io"], check=False, quiet=True).out
+    check(not st.startswith("ii"), "docker.io still installed next to docker-ce")
+    relation = "BindsTo" if era == 19 else "Requires"
+    out = m.run(["systemctl", "show", "-p", relation, "--value", "docker.service"], quiet=True).out
+    check("containerd.service" in out, f"docker-ce {era}: docker.service {relation}={out.strip()!r}")
+    out = m.run(["systemctl", "show", "-p", "PartOf", "--value", "docker.socket"], quiet=True).out
+    check("docker.service" in out, f"docker-ce {era}: docker.socket PartOf={out.strip()!r}")
+    wait_until("docker.service active after switching to docker-ce", lambda: m.is_active("docker.service") == "active")
+    m.run(["docker", "import", f"{FIX}/tiny.tar", "dug/tiny:1"])
+    m.run(["docker", "run", "-d", "--name", "c1", "--init", "--restart=always", "dug/tiny:1", "/bin/sleep", "1000000"])
+    expect_docker_up(m, f"after switching to docker-ce {era} + containerd.io (setup)")
+
+
+def containerd_io_upgrade(m, ctx, tool, era):
+    setup_docker_inc(m, ctx, era)
+    if tool:
+        install_tool(m, ctx, jit=False)
+    r = m.apt("install", ctx.deb("containerd_io_2"))
+    check(pkg_version(m, "containerd.io") == ctx.version("containerd_io_2"), "containerd.io was not upgraded")
+    check(m.is_active("containerd.service") == "active", "containerd.service not active after the upgrade")
+    if tool:
+        expect_docker_up(m, f"containerd.io upgrade under docker-ce {era} with the tool")
+        expect_said(r.out, "docker.service", "were stopped by the upgrade of containerd.io", "started again")
+    else:
+        expect_inactive(m, "docker.service", f"containerd.io upgrade under docker-ce {era} without the tool")
+        expect_inactive(m, "docker.socket", f"containerd.io upgrade under docker-ce {era} (PartOf=docker.service)")
+
+
+def s11_containerd_io_bindsto(m, ctx, tool):
+    containerd_io_upgrade(m, ctx, tool, 19)
+
+
+def s12_containerd_io_requires(m, ctx, tool):
+    containerd_io_upgrade(m, ctx, tool, 20)
+
+
+def docker_ce_upgrade(m, ctx, tool, era):
+    """Docker's own docker-ce scripts restart docker after an upgrade: docker comes back with
+    or without the tool, and the tool says nothing alarming."""
+    setup_docker_inc(m, ctx, era)
+    if tool:
+        install_tool(m, ctx)
+    r = m.apt("install", ctx.deb(f"docker_ce{era}_2"))
+    check(pkg_version(m, "docker-ce") == ctx.version(f"docker_ce{era}_2"), "docker-ce was not upgraded")
+    wait_until("docker.service active after the docker-ce upgrade", lambda: m.is_active("docker.service") == "active")
+    expect_docker_up(m, f"docker-ce {era} upgrade")
+    if tool:
+        bad = [l for l in hook_lines(r.out) if any(w in l.lower() for w in ALARMING)]
+        check(not bad, f"the tool said something alarming on docker-ce's own upgrade: {bad}")
+
+
+def s13_docker_ce_19(m, ctx, tool):
+    docker_ce_upgrade(m, ctx, tool, 19)
+
+
+def s14_docker_ce_20(m, ctx, tool):
+    docker_ce_upgrade(m, ctx, tool, 20)
+
+
+# Scenarios that cannot apply to a suite, and why: {number: {suite: reason}}. run prints the
+# reason and skips them.
+DOCKER_INC_BOOKWORM = "Docker Inc.'s package shapes are checked on bookworm only (their units and debhelper " \
+                      "scripts do not depend on the release; the fixtures are built for bookworm)"
+NOT_ON = {n: {"bullseye": DOCKER_INC_BOOKWORM, "trixie": DOCKER_INC_BOOKWORM} for n in (11, 12, 13, 14)}
+
+
+def not_on(num, suite):
+    return NOT_ON.get(num, {}).get(suite)
+
+
 BOTH, WITH = ("without", "with"), ("with",)
 SCENARIOS = [
     (1, "containerd upgrade with BindsTo= via apt-get install ./containerd.deb", s01_containerd_bindsto_apt, BOTH),
@@ -314,4 +405,10 @@ SCENARIOS = [
     (8, "policy-rc.d returns 101: nothing is started", s08_policy_rc_d, BOTH),
     (9, "dpkg -i of the harmful containerd: the dpkg hook path brings docker back", s09_dpkg_i, BOTH),
     (10, "audit: OK on stock, CRITICAL exposed, WARNING with the tool, OK after patch", s10_audit, WITH),
+    (11, "containerd.io upgrade under docker-ce 18.09/19.03 (BindsTo=containerd.service)", s11_containerd_io_bindsto,
+     BOTH),
+    (12, "containerd.io upgrade under docker-ce 20.10 (Requires=containerd.service)", s12_containerd_io_requires,
+     BOTH),
+    (13, "docker-ce 19.03 upgrade (Docker's compat-10 scripts): docker back, nothing alarming", s13_docker_ce_19, BOTH),
+    (14, "docker-ce 20.10 upgrade (Docker's compat-12 scripts): docker back, nothing alarming", s14_docker_ce_20, BOTH),
 ]
