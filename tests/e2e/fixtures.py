@@ -306,9 +306,10 @@ def _build(rootfs_tarball, out_dir, suite, docker_inc):
     # tiny image: busybox-static's /bin/busybox plus the two applets the container uses.
     img = out / "img"
     (img / "bin").mkdir(parents=True)
-    p = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(busybox)], stdout=subprocess.PIPE)
-    sh(["tar", "-x", "-C", str(img), "./bin/busybox"], stdin=p.stdout)
-    p.wait(timeout=60)
+    bb = out / "bb"
+    sh(["dpkg-deb", "-x", str(busybox), str(bb)])  # /bin/busybox up to bookworm, /usr/bin from trixie on
+    shutil.copy2(next(p for p in (bb / "bin/busybox", bb / "usr/bin/busybox") if p.is_file()), img / "bin/busybox")
+    shutil.rmtree(bb)
     for applet in ("sh", "sleep"):
         (img / "bin" / applet).symlink_to("busybox")
     sh(["tar", "--numeric-owner", "-C", str(img), "-cf", str(out / "tiny.tar"), "."])
