@@ -49,6 +49,13 @@ pub fn record(root: &Root, event: &Event) -> Result<()> {
     }
     let logged = append_log(root, &ev);
     let journaled = send_journal(root, &ev);
+    if let Err(e) = &logged {
+        // The event itself reached the journal (if it runs); so does why the log did not.
+        let _ = send_journal_payload(
+            root,
+            &journal_line(&format!("cannot write the event log: {e:#}")),
+        );
+    }
     match (logged, journaled) {
         (Ok(()), Ok(())) => Ok(()),
         (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
@@ -59,10 +66,12 @@ pub fn record(root: &Root, event: &Event) -> Result<()> {
 /// The last `n` events of the log (newest last); malformed lines are skipped. Reaches into
 /// `events.jsonl.1` when the current file holds fewer than `n`.
 pub fn last(root: &Root, n: usize) -> Result<Vec<Event>> {
-    let path = log_path(root);
-    let mut events = read_events(&path)?;
+    let Some(dir) = crate::dirs::open(root, LOG_DIR)? else {
+        return Ok(Vec::new());
+    };
+    let mut events = read_events(&dir, LOG_FILE)?;
     if events.len() < n {
-        let mut older = read_events(&rotated(&path))?;
+        let mut older = read_events(&dir, ROTATED)?;
         older.append(&mut events);
         events = older;
     }
@@ -74,19 +83,14 @@ pub fn log_path(root: &Root) -> PathBuf {
     root.path(LOG_DIR).join(LOG_FILE)
 }
 
-fn rotated(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".1");
-    PathBuf::from(p)
-}
+/// What the log is rotated to.
+const ROTATED: &str = "events.jsonl.1";
 
-fn read_events(path: &Path) -> Result<Vec<Event>> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        _ => {}
-    }
+fn read_events(dir: &crate::dirs::Dir, name: &str) -> Result<Vec<Event>> {
     // A line past the bound is allowed once (see `append_log`), hence the slack.
-    let bytes = crate::fsutil::read_nofollow(path, 2 * MAX_LOG)?;
+    let Some(bytes) = dir.read(name, 2 * MAX_LOG)? else {
+        return Ok(Vec::new());
+    };
     Ok(bytes
         .split(|b| *b == b'\n')
         .filter_map(|l| serde_json::from_slice::<Event>(l).ok())
@@ -94,29 +98,30 @@ fn read_events(path: &Path) -> Result<Vec<Event>> {
 }
 
 /// One JSON line, appended under an exclusive `flock` so that concurrent hooks neither
-/// interleave nor rotate twice.
+/// interleave nor rotate twice. Everything relative to the log directory's descriptor
+/// ([`crate::dirs`]): a directory swapped or a symlink planted cannot redirect the write.
 fn append_log(root: &Root, ev: &Event) -> Result<()> {
-    let dir = root.path(LOG_DIR);
-    crate::fsutil::ensure_private_dir(&dir, 0o750)?;
+    let dir = crate::dirs::create(root, LOG_DIR, 0o750)?;
     let path = dir.join(LOG_FILE);
     let mut line = serde_json::to_vec(ev).context("cannot encode the event")?;
     line.push(b'\n');
     for _ in 0..4 {
-        let file = lock(open_append(&path)?, &path)?;
+        // Created 0640, never through a symlink, regular files only (a FIFO fails at once).
+        let file = lock(dir.open_append(LOG_FILE, 0o640)?, &path)?;
         let meta = file
             .metadata()
             .with_context(|| format!("cannot stat {}", path.display()))?;
         // Another hook may have rotated the file between our open and our lock.
-        match std::fs::symlink_metadata(&path) {
-            Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => {}
+        match dir.stat(LOG_FILE)? {
+            Some(now) if now.st_dev == meta.dev() && now.st_ino == meta.ino() => {}
             _ => continue,
         }
         if meta.len() > 0 && meta.len() + line.len() as u64 > MAX_LOG {
-            std::fs::rename(&path, rotated(&path)).with_context(|| {
+            dir.rename(LOG_FILE, ROTATED).with_context(|| {
                 format!(
                     "cannot rotate {} to {}",
                     path.display(),
-                    rotated(&path).display()
+                    dir.join(ROTATED).display()
                 )
             })?;
             continue;
@@ -134,11 +139,6 @@ fn append_log(root: &Root, ev: &Event) -> Result<()> {
         "{} kept changing under us; event not logged",
         path.display()
     )
-}
-
-/// Created 0640, never through a symlink, regular files only (a planted FIFO fails at once).
-fn open_append(path: &Path) -> Result<File> {
-    crate::fsutil::open_append_nofollow(path, 0o640)
 }
 
 /// Waits (bounded: a second) for the log's lock; a hook never hangs on a stuck writer.
@@ -161,14 +161,30 @@ fn send_journal(root: &Root, ev: &Event) -> Result<()> {
     if std::fs::symlink_metadata(&sock).is_err() {
         return Ok(());
     }
-    let payload = journal_payload(ev);
+    send_journal_payload(root, &journal_payload(ev))
+}
+
+fn send_journal_payload(root: &Root, payload: &[u8]) -> Result<()> {
+    let sock = root.path(JOURNAL_SOCKET);
+    if std::fs::symlink_metadata(&sock).is_err() {
+        return Ok(());
+    }
     let s = UnixDatagram::unbound().context("cannot create a socket for the journal")?;
     // journald reads fast; if its buffer is full, losing the copy beats blocking apt.
     s.set_nonblocking(true)
         .context("cannot create a socket for the journal")?;
-    s.send_to(&payload, &sock)
+    s.send_to(payload, &sock)
         .with_context(|| format!("cannot send the event to the journal at {}", sock.display()))?;
     Ok(())
+}
+
+/// A journal entry that is no event: one escaped line at priority "error".
+fn journal_line(msg: &str) -> Vec<u8> {
+    format!(
+        "MESSAGE={}\nPRIORITY=3\nSYSLOG_IDENTIFIER={SYSLOG_IDENTIFIER}\n",
+        crate::escape::one_line(msg)
+    )
+    .into_bytes()
 }
 
 /// syslog priority for an event kind: trouble is an error, a unit left down a warning, a

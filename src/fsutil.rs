@@ -5,9 +5,9 @@ use anyhow::{bail, Context, Result};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io::Read;
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Scripts and unit files larger than this are not real maintainer scripts: refuse them.
@@ -17,16 +17,6 @@ pub const MAX_TEXT_FILE: u64 = 1024 * 1024;
 /// that it is a regular file.
 pub fn open_nofollow(path: &Path) -> Result<File> {
     open_regular(path, OFlag::O_RDONLY, Mode::empty())
-}
-
-/// Opens `path` for appending (created with `mode`), never through a symlink, regular files
-/// only.
-pub fn open_append_nofollow(path: &Path, mode: u32) -> Result<File> {
-    open_regular(
-        path,
-        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
-        Mode::from_bits_truncate(mode),
-    )
 }
 
 /// `open(2)` with `O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK` added (a FIFO planted at `path` fails or
@@ -56,7 +46,12 @@ fn open_regular(path: &Path, flags: OFlag, mode: Mode) -> Result<File> {
 
 /// Reads a whole regular file (no symlink) of at most `max` bytes.
 pub fn read_nofollow(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let file = open_nofollow(path)?;
+    read_bounded(open_nofollow(path)?, path, max)
+}
+
+/// Reads the open regular file `file` (named `path` in messages) to its end: at most `max`
+/// bytes, also if it grows while being read.
+pub fn read_bounded(file: File, path: &Path, max: u64) -> Result<Vec<u8>> {
     let len = file.metadata()?.len();
     if len > max {
         bail!(
@@ -82,7 +77,11 @@ pub fn read_nofollow(path: &Path, max: u64) -> Result<Vec<u8>> {
 
 /// Reads a text file: no symlink, at most [`MAX_TEXT_FILE`], valid UTF-8, no NUL byte.
 pub fn read_text_nofollow(path: &Path) -> Result<String> {
-    let bytes = read_nofollow(path, MAX_TEXT_FILE)?;
+    text(read_nofollow(path, MAX_TEXT_FILE)?, path)
+}
+
+/// `bytes` (read from `path`) as text: valid UTF-8, no NUL byte.
+pub fn text(bytes: Vec<u8>, path: &Path) -> Result<String> {
     if let Some(pos) = bytes.iter().position(|b| *b == 0) {
         bail!(
             "{} is not a text file (NUL byte at offset {})",
@@ -129,7 +128,7 @@ pub enum WriteStep {
 }
 
 /// Replaces `path` atomically with `data`: temp file in the same directory (never following a
-/// symlink: `O_EXCL` via tempfile), same mode and owner, fsync, rename, fsync the directory.
+/// symlink: `O_EXCL`), same mode and owner, fsync, rename, fsync the directory.
 /// `after_step` is called after each step (tests use it to kill the process there).
 pub fn atomic_write(
     path: &Path,
@@ -143,13 +142,18 @@ pub fn atomic_write(
 /// [`atomic_write`], and with `Some(xattrs)` the new file gets exactly those extended
 /// attributes before the rename (a replaced script keeps its labels, capabilities and user
 /// attributes). When one cannot be set, the temp file is removed and `path` is left as it was.
-/// `None` leaves the new file's attributes as the kernel made them (our own state files).
+/// `None` leaves the new file's attributes as the kernel made them.
+///
+/// For files in directories that are not ours (the dpkg database's `info`, checked by `patch`
+/// before): the directory is opened by its path, the rest is relative to its descriptor. Our
+/// own directories are opened with [`crate::dirs`] and written with
+/// [`crate::dirs::Dir::write_atomic`].
 pub fn atomic_write_with_xattrs(
     path: &Path,
     data: &[u8],
     attrs: FileAttrs,
     xattrs: Option<&[crate::xattr::Xattr]>,
-    mut after_step: impl FnMut(WriteStep),
+    after_step: impl FnMut(WriteStep),
 ) -> Result<()> {
     let dir = path
         .parent()
@@ -157,107 +161,15 @@ pub fn atomic_write_with_xattrs(
         .unwrap_or(Path::new("."));
     let name = path
         .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", name.to_string_lossy()))
-        .suffix(".dug-tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    after_step(WriteStep::TempCreated);
-    tmp.write_all(data)
-        .with_context(|| format!("cannot write a temporary file in {}", dir.display()))?;
-    let f = tmp.as_file();
-    nix::unistd::fchown(
-        f.as_raw_fd(),
-        Some(nix::unistd::Uid::from_raw(attrs.uid)),
-        Some(nix::unistd::Gid::from_raw(attrs.gid)),
-    )
-    .or_else(|e| {
-        // Unprivileged test runs cannot chown; keeping our own ids is then the only choice.
-        let meta = f.metadata()?;
-        if meta.uid() == attrs.uid && meta.gid() == attrs.gid {
-            Ok(())
-        } else {
-            Err(std::io::Error::from(e))
-        }
-    })
-    .with_context(|| format!("cannot set the owner of the new {}", path.display()))?;
-    // After the chown (which drops security.capability) and after the data (a write drops it
-    // too); before the chmod, so that an ACL set here cannot leave other mode bits.
-    if let Some(xattrs) = xattrs {
-        crate::xattr::set_exactly(f, xattrs)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    }
-    f.set_permissions(std::fs::Permissions::from_mode(attrs.mode))
-        .with_context(|| format!("cannot set the mode of the new {}", path.display()))?;
-    after_step(WriteStep::TempWritten);
-    f.sync_all()
-        .with_context(|| format!("cannot fsync the new {}", path.display()))?;
-    after_step(WriteStep::TempSynced);
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot rename the new file over {}", path.display()))?;
-    after_step(WriteStep::Renamed);
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot fsync directory {}", dir.display()))?;
-    after_step(WriteStep::DirSynced);
-    Ok(())
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} has no UTF-8 file name", path.display()))?;
+    crate::dirs::Dir::open_path(dir)?.write_atomic(name, data, attrs, xattrs, after_step)
 }
-
-/// Creates `dir` (and parents) with `mode` if missing; refuses a symlink or a directory that
-/// group or others can write to (state must live only in root-owned places).
-pub fn ensure_private_dir(dir: &Path, mode: u32) -> Result<()> {
-    match std::fs::symlink_metadata(dir) {
-        Ok(_) => check_private_dir(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(mode)
-                .create(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-                .with_context(|| format!("cannot set the mode of {}", dir.display()))
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot stat {}", dir.display())),
-    }
-}
-
-/// An existing `dir` is a real directory (no symlink), owned by us (root) and not writable by
-/// group or others: what is read from it was written by us. State is read only from such a
-/// directory, never only written to one.
-pub fn check_private_dir(dir: &Path) -> Result<()> {
-    let meta =
-        std::fs::symlink_metadata(dir).with_context(|| format!("cannot stat {}", dir.display()))?;
-    if meta.file_type().is_symlink() || !meta.is_dir() {
-        bail!(
-            "{} is not a directory (or is a symlink); refusing to use it",
-            dir.display()
-        );
-    }
-    if meta.mode() & 0o022 != 0 {
-        bail!(
-            "{} is writable by group or others; refusing to use it",
-            dir.display()
-        );
-    }
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        bail!(
-            "{} is owned by uid {}, not {}; refusing to use it",
-            dir.display(),
-            meta.uid(),
-            me
-        );
-    }
-    Ok(())
-}
-
-use std::os::unix::fs::DirBuilderExt;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn refuses_symlink_and_junk() {

@@ -6,6 +6,7 @@
 //! Module map (one job each):
 //! - [`root`] — every path the tool touches, relative to `--root` (like `dpkg --root`).
 //! - [`fsutil`] — root-safe file reading (no symlinks, size cap) and atomic writing.
+//! - [`dirs`] — our directories, reached and written only through checked descriptors.
 //! - [`xattr`] — extended attributes through file descriptors (kept by `patch`/`--revert`).
 //! - [`escape`] — control characters escaped at every sink (stderr, stdout, journal).
 //! - `output` — `outln!`/`errln!`: printing that never panics.
@@ -27,6 +28,7 @@ pub mod audit;
 mod children;
 pub mod cli;
 pub mod config;
+pub mod dirs;
 pub mod dpkg;
 pub mod escape;
 pub mod events;

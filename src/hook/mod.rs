@@ -227,6 +227,9 @@ pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
             config,
         };
         let r = run_stage(&env, input.as_deref());
+        if let Err(e) = &r {
+            record_refusal(&env, e);
+        }
         (r, config_error.is_some())
     }));
     match result {
@@ -240,6 +243,21 @@ pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
         Ok((Err(e), _)) => fail(&format!("{e:#}")),
         Err(_) => fail("stopped after an internal error; apt goes on"),
     }
+}
+
+/// A directory refused (crate::dirs) is trouble the admin must see later too: an error event
+/// (events.jsonl if the log directory is usable, and the journal), besides the stage's line.
+fn record_refusal(env: &Env, e: &anyhow::Error) {
+    if e.downcast_ref::<crate::dirs::Refused>().is_none() {
+        return;
+    }
+    let ev = crate::events::Event {
+        kind: "error".into(),
+        message: format!("hook {}: {e:#}", stage_name(env.stage)),
+        ..Default::default()
+    };
+    // The stage's own line follows; a second line about the log would only repeat it.
+    let _ = crate::events::record(&env.root, &ev);
 }
 
 fn run_stage(env: &Env, input: Option<&[u8]>) -> anyhow::Result<()> {

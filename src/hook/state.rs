@@ -199,17 +199,26 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Record> {
     Ok(rec)
 }
 
+/// The run directory, created (0700, ours) if missing; see [`crate::dirs`] for what is refused.
+fn run_dir_fd(root: &Root) -> Result<crate::dirs::Dir> {
+    crate::dirs::create(root, RUN_DIR, 0o700)
+}
+
+/// Reads `name` from the run directory; `Ok(None)` if it or the directory does not exist.
+fn read_file(root: &Root, name: &str) -> Result<Option<Record>> {
+    let Some(dir) = crate::dirs::open(root, RUN_DIR)? else {
+        return Ok(None);
+    };
+    match dir.read(name, MAX_RECORD)? {
+        Some(bytes) => parse(&bytes, &dir.join(name)).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The open record, if any. A missing file is `Ok(None)`; a symlink, an oversized or garbled
 /// file is an error naming the file (the caller reports it and sets the file aside).
 pub fn read(root: &Root) -> Result<Option<Record>> {
-    let path = record_path(root);
-    match std::fs::symlink_metadata(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot stat {}", path.display())),
-        Ok(_) => {}
-    }
-    let bytes = fsutil::read_nofollow(&path, MAX_RECORD)?;
-    parse(&bytes, &path).map(Some)
+    read_file(root, RECORD)
 }
 
 /// Writes the open record atomically (mode 0600 in a 0700 directory owned by us).
@@ -223,35 +232,33 @@ pub fn write_last(root: &Root, rec: &Record) -> Result<()> {
 }
 
 fn write_as(root: &Root, name: &str, rec: &Record) -> Result<()> {
-    let dir = run_dir(root);
-    fsutil::ensure_private_dir(&dir, 0o700)?;
+    let dir = run_dir_fd(root)?;
     let data = serde_json::to_vec_pretty(rec).context("cannot serialise the record")?;
     let attrs = fsutil::FileAttrs {
         mode: 0o600,
         uid: nix::unistd::geteuid().as_raw(),
         gid: nix::unistd::getegid().as_raw(),
     };
-    fsutil::atomic_write(&dir.join(name), &data, attrs, |_| {})
+    dir.write_atomic(name, &data, attrs, None, |_| {})
 }
 
 /// Takes the open record (under the lock): one rename to `last.json`, so that it is acted on at
 /// most once — a post stage killed after this point leaves nothing another one could start
 /// from. A record already gone is not an error.
 pub fn take(root: &Root) -> Result<()> {
-    let from = record_path(root);
-    let to = run_dir(root).join(LAST);
-    match std::fs::rename(&from, &to) {
+    let dir = run_dir_fd(root)?;
+    match dir.rename(RECORD, LAST) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot take {}", from.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot take {}", dir.join(RECORD).display())),
     }
 }
 
 /// Moves an unusable record out of the way (kept as `txn.json.bad` for a person to look at).
 pub fn set_aside(root: &Root) -> Result<()> {
-    let from = record_path(root);
-    let to = run_dir(root).join("txn.json.bad");
-    std::fs::rename(&from, &to).with_context(|| format!("cannot move {} aside", from.display()))
+    let dir = run_dir_fd(root)?;
+    dir.rename(RECORD, "txn.json.bad")
+        .with_context(|| format!("cannot move {} aside", dir.join(RECORD).display()))
 }
 
 /// Held while a stage reads and writes the record: two hooks at once (an admin's `dpkg -i`
@@ -262,26 +269,13 @@ pub struct Lock {
 
 /// Takes `<run>/lock`, waiting at most until `deadline`.
 pub fn lock(root: &Root, deadline: std::time::Instant) -> Result<Lock> {
-    use nix::fcntl::{Flock, FlockArg};
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = run_dir(root);
-    fsutil::ensure_private_dir(&dir, 0o700)?;
+    use nix::fcntl::{Flock, FlockArg, OFlag};
+    let dir = run_dir_fd(root)?;
     let path = dir.join("lock");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        // O_NONBLOCK: a FIFO planted here must not block before the deadline applies.
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        bail!(
-            "{} is not a regular file; refusing to use it",
-            path.display()
-        );
-    }
+    // O_NONBLOCK (added by open_file): a FIFO planted here must not block before the deadline.
+    let mut file = dir
+        .open_file("lock", OFlag::O_WRONLY | OFlag::O_CREAT, 0o600)?
+        .with_context(|| format!("{} vanished as it was created", path.display()))?;
     loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(f) => return Ok(Lock { _flock: f }),
@@ -302,12 +296,7 @@ pub fn lock(root: &Root, deadline: std::time::Instant) -> Result<Lock> {
 
 /// The last closed record (for `status`).
 pub fn read_last(root: &Root) -> Result<Option<Record>> {
-    let path = run_dir(root).join(LAST);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let bytes = fsutil::read_nofollow(&path, MAX_RECORD)?;
-    parse(&bytes, &path).map(Some)
+    read_file(root, LAST)
 }
 
 #[cfg(test)]
@@ -320,7 +309,7 @@ pub(crate) mod tests {
         let d = tempfile::tempdir().unwrap();
         let root = Root::new(d.path());
         let dir = run_dir(&root);
-        crate::fsutil::ensure_private_dir(&dir, 0o700).unwrap();
+        crate::dirs::create(&root, RUN_DIR, 0o700).unwrap();
         nix::unistd::mkfifo(
             &dir.join("lock"),
             nix::sys::stat::Mode::from_bits_truncate(0o600),

@@ -170,7 +170,7 @@ pub fn apply_one(root: &Root, item: &PlanItem) -> Result<Applied> {
     if let Err(e) = written {
         // The script is unchanged (the rename is the last step that can fail before it is
         // replaced): a backup of it would only be a stale record for `--revert` to trip on.
-        if let Err(d) = backup::discard(&backup) {
+        if let Err(d) = backup::discard(root, &backup) {
             return Err(e.context(format!("{d:#}")));
         }
         return Err(e);

@@ -165,6 +165,32 @@ pub fn stem(
     ))
 }
 
+/// The store, created (0700, ours) if missing; see [`crate::dirs`] for what is refused.
+fn store_dir(root: &Root) -> Result<crate::dirs::Dir> {
+    crate::dirs::create(root, BACKUP_DIR, 0o700)
+}
+
+/// The existing store (records are read, renamed and removed only through it).
+fn existing_store(root: &Root) -> Result<crate::dirs::Dir> {
+    crate::dirs::open(root, BACKUP_DIR)?
+        .with_context(|| format!("{} does not exist", dir(root).display()))
+}
+
+/// The file name of a path in the store.
+fn name_of(path: &Path) -> Result<&str> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} is not a file in the backup store", path.display()))
+}
+
+fn ours() -> FileAttrs {
+    FileAttrs {
+        mode: 0o600,
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getegid().as_raw(),
+    }
+}
+
 /// Keeps `original` and its record. Both writes are atomic and complete before this returns,
 /// i.e. before the caller renames the patched script into place.
 pub fn store(root: &Root, record: &BackupRecord, original: &[u8]) -> Result<PathBuf> {
@@ -176,44 +202,38 @@ pub fn store(root: &Root, record: &BackupRecord, original: &[u8]) -> Result<Path
             record.original_path.display()
         );
     }
-    let dir = dir(root);
-    fsutil::ensure_private_dir(&dir, 0o700)?;
+    let dir = store_dir(root)?;
     let stem = stem(
         &record.package,
         &record.version,
         kind,
         &record.original_sha256,
     )?;
-    let me = FileAttrs {
-        mode: 0o600,
-        uid: nix::unistd::geteuid().as_raw(),
-        gid: nix::unistd::getegid().as_raw(),
-    };
-    let orig = dir.join(format!("{stem}.orig"));
-    fsutil::atomic_write(&orig, original, me, |_| {})
-        .with_context(|| format!("cannot keep the original in {}", orig.display()))?;
-    let json = dir.join(format!("{stem}.json"));
-    write_record(&json, record)?;
-    Ok(orig)
+    let orig = format!("{stem}.orig");
+    dir.write_atomic(&orig, original, ours(), None, |_| {})
+        .with_context(|| format!("cannot keep the original in {}", dir.join(&orig).display()))?;
+    write_record(&dir, &format!("{stem}.json"), record)?;
+    Ok(dir.join(&orig))
 }
 
-fn write_record(path: &Path, record: &BackupRecord) -> Result<()> {
-    let me = FileAttrs {
-        mode: 0o600,
-        uid: nix::unistd::geteuid().as_raw(),
-        gid: nix::unistd::getegid().as_raw(),
-    };
+fn write_record(dir: &crate::dirs::Dir, name: &str, record: &BackupRecord) -> Result<()> {
     let mut text = serde_json::to_string_pretty(record).context("cannot encode a backup record")?;
     text.push('\n');
-    fsutil::atomic_write(path, text.as_bytes(), me, |_| {})
-        .with_context(|| format!("cannot write the backup record {}", path.display()))
+    dir.write_atomic(name, text.as_bytes(), ours(), None, |_| {})
+        .with_context(|| {
+            format!(
+                "cannot write the backup record {}",
+                dir.join(name).display()
+            )
+        })
 }
 
 /// Takes back a backup just stored by a write that then failed: the script was left as it
 /// was, so nothing is kept of the attempt (record first: a record never lacks its bytes).
-pub fn discard(orig: &Path) -> Result<()> {
+pub fn discard(root: &Root, orig: &Path) -> Result<()> {
+    let dir = existing_store(root)?;
     for p in [orig.with_extension("json"), orig.to_path_buf()] {
-        match std::fs::remove_file(&p) {
+        match dir.remove(name_of(&p)?) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("cannot remove {}", p.display())),
@@ -223,18 +243,19 @@ pub fn discard(orig: &Path) -> Result<()> {
 }
 
 /// Records the reason a backup can no longer be restored.
-pub fn mark_stale(info: &BackupInfo, reason: &str) -> Result<()> {
+pub fn mark_stale(root: &Root, info: &BackupInfo, reason: &str) -> Result<()> {
     let mut record = info.record.clone();
     record.stale = Some(reason.to_string());
-    write_record(&info.record_path, &record)
+    write_record(&existing_store(root)?, name_of(&info.record_path)?, &record)
 }
 
 /// Removes a backup after its original went back into place (record first: a record never
 /// lacks its bytes).
-pub fn remove(info: &BackupInfo) -> Result<()> {
-    std::fs::remove_file(&info.record_path)
+pub fn remove(root: &Root, info: &BackupInfo) -> Result<()> {
+    let dir = existing_store(root)?;
+    dir.remove(name_of(&info.record_path)?)
         .with_context(|| format!("cannot remove {}", info.record_path.display()))?;
-    match std::fs::remove_file(&info.original_copy) {
+    match dir.remove(name_of(&info.original_copy)?) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot remove {}", info.original_copy.display())),
@@ -242,8 +263,10 @@ pub fn remove(info: &BackupInfo) -> Result<()> {
 }
 
 /// Reads the original bytes of a backup and checks them against the record.
-pub fn read_original(info: &BackupInfo) -> Result<Vec<u8>> {
-    let bytes = fsutil::read_nofollow(&info.original_copy, fsutil::MAX_TEXT_FILE)?;
+pub fn read_original(root: &Root, info: &BackupInfo) -> Result<Vec<u8>> {
+    let bytes = existing_store(root)?
+        .read(name_of(&info.original_copy)?, fsutil::MAX_TEXT_FILE)?
+        .with_context(|| format!("{} is missing", info.original_copy.display()))?;
     if sha256_hex(&bytes) != info.record.original_sha256 {
         bail!(
             "the backup {} does not match the sha256 in {}; not using it",
@@ -260,30 +283,29 @@ pub fn script_kind(name: &str) -> Option<ScriptKind> {
 
 /// Every backup in the store, with its state; unreadable records as one-line problems.
 pub fn list(root: &Root) -> (Vec<BackupInfo>, Vec<String>) {
-    let dir = dir(root);
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (out, problems),
+    // A record says which file `--revert` overwrites and with what: only records nobody but
+    // root could have written are believed (the store's checks are those of crate::dirs).
+    let dir = match crate::dirs::open(root, BACKUP_DIR) {
+        Ok(Some(d)) => d,
+        Ok(None) => return (out, problems),
         Err(e) => {
-            problems.push(format!("cannot list {}: {e}", dir.display()));
+            problems.push(format!("{e:#}; its backups are not read"));
             return (out, problems);
         }
     };
-    // A record says which file `--revert` overwrites and with what: only records nobody but
-    // root could have written are believed.
-    if let Err(e) = fsutil::check_private_dir(&dir) {
-        problems.push(format!("{e:#}; its backups are not read"));
-        return (out, problems);
-    }
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        match load_one(root, &path) {
+    let mut names = match dir.names() {
+        Ok(n) => n,
+        Err(e) => {
+            problems.push(format!("{e:#}"));
+            return (out, problems);
+        }
+    };
+    names.retain(|n| n.ends_with(".json"));
+    names.sort();
+    for name in names {
+        match load_one(root, &dir, &name) {
             Ok(info) => out.push(info),
             Err(e) => problems.push(format!("{e:#}")),
         }
@@ -291,8 +313,13 @@ pub fn list(root: &Root) -> (Vec<BackupInfo>, Vec<String>) {
     (out, problems)
 }
 
-fn load_one(root: &Root, path: &Path) -> Result<BackupInfo> {
-    let text = fsutil::read_text_nofollow(path)?;
+fn load_one(root: &Root, dir: &crate::dirs::Dir, name: &str) -> Result<BackupInfo> {
+    let path = dir.join(name);
+    let bytes = dir
+        .read(name, fsutil::MAX_TEXT_FILE)?
+        .with_context(|| format!("{} vanished while the store was read", path.display()))?;
+    let text = fsutil::text(bytes, &path)?;
+    let path = path.as_path();
     let record: BackupRecord = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a backup record", path.display()))?;
     if record.format != RECORD_FORMAT {
@@ -443,7 +470,7 @@ mod tests {
         store(&root, &rec, b"orig").unwrap();
         let b = backup_for(&root, "containerd", ScriptKind::Prerm).unwrap();
         assert_eq!(b.state, BackupState::Current);
-        assert_eq!(read_original(&b).unwrap(), b"orig");
+        assert_eq!(read_original(&root, &b).unwrap(), b"orig");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir(&root)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
@@ -455,11 +482,11 @@ mod tests {
             matches!(b.state, BackupState::Stale(ref r) if r.contains("newer")),
             "{b:?}"
         );
-        mark_stale(&b, "replaced").unwrap();
+        mark_stale(&root, &b, "replaced").unwrap();
         std::fs::write(&script, "patched").unwrap();
         let b = backup_for(&root, "containerd", ScriptKind::Prerm).unwrap();
         assert_eq!(b.state, BackupState::Stale("replaced".into()));
-        remove(&b).unwrap();
+        remove(&root, &b).unwrap();
         assert_eq!(std::fs::read_dir(dir(&root)).unwrap().count(), 0);
     }
 
@@ -496,7 +523,7 @@ mod tests {
     fn garbage_records_are_problems_not_panics() {
         let d = tempfile::tempdir().unwrap();
         let root = Root::new(d.path());
-        fsutil::ensure_private_dir(&dir(&root), 0o700).unwrap();
+        crate::dirs::create(&root, BACKUP_DIR, 0o700).unwrap();
         std::fs::write(dir(&root).join("x.json"), "{not json").unwrap();
         let rec = record(&root, Path::new("/nonexistent"), b"o", b"p");
         let mut wrong = serde_json::to_string(&rec).unwrap();

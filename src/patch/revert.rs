@@ -56,7 +56,7 @@ fn revert_one(root: &Root, b: &BackupInfo) -> Reverted {
                 path.display()
             ),
         };
-        let marked = match backup::mark_stale(b, &why) {
+        let marked = match backup::mark_stale(root, b, &why) {
             Ok(()) => "the backup is now marked stale".to_string(),
             Err(e) => format!("could not mark the backup stale: {e:#}"),
         };
@@ -66,11 +66,11 @@ fn revert_one(root: &Root, b: &BackupInfo) -> Reverted {
             b.record_path.display()
         ));
     }
-    let result = backup::read_original(b)
+    let result = backup::read_original(root, b)
         .and_then(|orig| {
             let xattrs = backup::xattrs_of(&b.record)?;
             apply::replace_checked(root, path, &b.record.patched_sha256, &orig, &xattrs)?;
-            backup::remove(b)
+            backup::remove(root, b)
         })
         .map(|()| Reverted::Restored(format!("{}: restored {}", label(b), path.display())));
     result.unwrap_or_else(|e: anyhow::Error| Reverted::Failed(format!("{}: {e:#}", label(b))))

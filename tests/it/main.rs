@@ -12,6 +12,7 @@ mod dpkg_deb;
 mod dpkg_log_fuzz;
 mod dpkg_status;
 mod dpkg_version;
+mod faults_dirs;
 mod hook_apt;
 mod hook_dpkg;
 mod package_config;

@@ -125,7 +125,10 @@ fn kill_after_every_step_of_patch() {
         // Before the rename the original is already kept (from the "backup" point on).
         let b = backup::backup_for(&root, "containerd", ScriptKind::Prerm)
             .expect("backup written before anything else");
-        assert_eq!(backup::read_original(&b).unwrap(), ORIGINAL.as_bytes());
+        assert_eq!(
+            backup::read_original(&root, &b).unwrap(),
+            ORIGINAL.as_bytes()
+        );
         // The rerun: a still-original script is patched now; a patched one needs nothing.
         if !patched {
             assert!(
