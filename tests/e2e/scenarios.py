@@ -62,8 +62,24 @@ def container_pid(m):
 
 
 def ready(m):
-    """The golden state after boot: docker.service active, /_ping OK, c1 running."""
-    wait_until("docker.service active after boot", lambda: m.is_active("docker.service") == "active")
+    """The golden state after boot: docker.service active, /_ping OK, c1 running.
+
+    A precondition, not an assertion: on a host running several containers at once, systemd
+    once failed docker.socket's control process at boot with 219/CGROUP (then docker.service
+    fails on the dependency). Such a unit is reset and started once more, and the log says so."""
+    retried = []
+
+    def docker_active():
+        if m.is_active("docker.service") == "active":
+            return True
+        if not retried and m.is_active("docker.socket") == "failed":
+            retried.append(True)
+            m.note("# docker.socket failed at boot (the host's fault, not the scenario's): reset, start again")
+            m.run(["systemctl", "reset-failed", "docker.socket", "docker.service"], check=False)
+            m.run(["systemctl", "start", "docker.socket", "docker.service"], check=False)
+        return False
+
+    wait_until("docker.service active after boot", docker_active)
     wait_until("docker answers /_ping after boot", m.ping)
     return wait_until("container c1 running after boot", lambda: container_pid(m))
 
@@ -399,7 +415,8 @@ SCENARIOS = [
     (2, "the same via unattended-upgrade (MinimalSteps) from a local repository", s02_unattended_upgrades, BOTH),
     (3, "docker.io upgrade whose prerm stops docker, postinst does not start it", s03_docker_prerm, BOTH),
     (4, "just-in-time guard: the docker.io upgrade never stops docker", s04_jit_guard, WITH),
-    (5, "stock bookworm containerd upgrade: nothing started, nothing alarming", s05_stock_containerd, BOTH),
+    (5, "stock containerd upgrade (the suite's own debhelper shape): nothing started, nothing alarming",
+     s05_stock_containerd, BOTH),
     (6, "the admin stopped docker before the upgrade: it stays stopped", s06_admin_stopped, BOTH),
     (7, "the operation removes docker.io: nothing is started", s07_removal, BOTH),
     (8, "policy-rc.d returns 101: nothing is started", s08_policy_rc_d, BOTH),
