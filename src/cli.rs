@@ -73,6 +73,7 @@ pub enum Format {
     Json,
     Nagios,
     Prometheus,
+    Npd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,13 +92,17 @@ pub struct AuditArgs {
     /// The fixed version to diff against: a .deb or a script file.
     #[arg(long, value_name = "PATH")]
     pub against: Option<PathBuf>,
-    /// Output format: text for a person, json (versioned schema), nagios (plugin output) or
-    /// prometheus (node_exporter textfile). The exit code is the same for all four.
+    /// Output format: text for a person, json (versioned schema), nagios (plugin output),
+    /// prometheus (node_exporter textfile) or npd (node-problem-detector plugin: exit 0 OK or
+    /// WARNING, 1 CRITICAL, 2 UNKNOWN).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Colour the diff (auto: only on a terminal, and not when NO_COLOR is set).
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Write the report atomically to FILE (mode 0644), not stdout; exit 4 if that fails.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,6 +8,7 @@ pub mod diff;
 pub mod facts;
 pub mod findings;
 pub mod fixed;
+pub mod output;
 pub mod pyre;
 pub mod render;
 pub mod report;
@@ -55,6 +56,9 @@ impl serde::Serialize for Severity {
     }
 }
 
+/// `--output FILE` could not be written.
+pub const OUTPUT_FAILED: u8 = 4;
+
 pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let mut notes = Vec::new();
     let config = load_config(ctx, &mut notes);
@@ -99,13 +103,30 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitCode> {
         Format::Json => render::json::render(&report),
         Format::Nagios => render::nagios::render(&report),
         Format::Prometheus => render::prometheus::render(&report),
+        Format::Npd => render::npd::render(&report),
     };
+    if let Some(path) = &args.output {
+        // Not a verdict (3 would read as UNKNOWN, which a timer's SuccessExitStatus accepts):
+        // the report is not where the reader looks, so the run failed.
+        if let Err(e) = output::write(&ctx.root, path, printable(&out, args.format).as_bytes()) {
+            errln!("docker-upgrade-guard: --output: {e:#}");
+            return Ok(ExitCode::from(OUTPUT_FAILED));
+        }
+        return Ok(exit_code(args.format, &report));
+    }
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not the audit's failure; the exit code still tells.
     let _ = stdout
         .write_all(printable(&out, args.format).as_bytes())
         .and_then(|_| stdout.flush());
-    Ok(ExitCode::from(report.exit_code))
+    Ok(exit_code(args.format, &report))
+}
+
+fn exit_code(format: Format, report: &report::Report) -> ExitCode {
+    ExitCode::from(match format {
+        Format::Npd => render::npd::exit_code(report.severity),
+        _ => report.exit_code,
+    })
 }
 
 fn unknown_against(summary: String) -> Finding {
@@ -138,7 +159,7 @@ fn load_config(ctx: &Ctx, notes: &mut Vec<String>) -> crate::config::Config {
 /// serde wrote it (it escapes control characters itself, and `\xNN` would not be JSON).
 fn printable(out: &str, format: Format) -> std::borrow::Cow<'_, str> {
     match format {
-        Format::Text | Format::Json => std::borrow::Cow::Borrowed(out),
+        Format::Text | Format::Json | Format::Npd => std::borrow::Cow::Borrowed(out),
         Format::Nagios | Format::Prometheus => crate::escape::for_terminal(out),
     }
 }

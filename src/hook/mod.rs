@@ -201,6 +201,11 @@ pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let root = effective_root(ctx);
+        // The stages that need no configuration to know they have nothing to do return before
+        // reading it (the hook lines mostly decide this in the shell already).
+        if nothing_to_do_yet(stage, &root) {
+            return (Ok(()), false);
+        }
         let (config, config_error) = match config::load(&root) {
             Ok(c) => (c, None),
             Err(e) => (config::fallback(&root), Some(format!("{e:#}"))),
@@ -214,6 +219,12 @@ pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
                     " (enabled = false kept)"
                 }
             ));
+        }
+        if stage == Stage::AptPkgs
+            && !stream::may_touch(input.as_deref().unwrap_or_default(), &config.packages)
+        {
+            // Every apt operation that touches no watched package ends here.
+            return (Ok(()), config_error.is_some());
         }
         let budget = Duration::from_secs(config.hook_budget_secs);
         start_watchdog(budget, stage, args.strict);
@@ -242,6 +253,18 @@ pub fn run(ctx: &Ctx, args: &HookArgs) -> ExitCode {
         }
         Ok((Err(e), _)) => fail(&format!("{e:#}")),
         Err(_) => fail("stopped after an internal error; apt goes on"),
+    }
+}
+
+/// Inside apt, dpkg's stages have nothing to do (`DPKG_FRONTEND_LOCKED`); the post stages have
+/// nothing to do without a transaction record.
+fn nothing_to_do_yet(stage: Stage, root: &Root) -> bool {
+    let no_record = || !state::record_path(root).exists();
+    match stage {
+        Stage::AptPkgs => false,
+        Stage::DpkgPre => env_set("DPKG_FRONTEND_LOCKED"),
+        Stage::DpkgPost => env_set("DPKG_FRONTEND_LOCKED") || no_record(),
+        Stage::AptPost => no_record(),
     }
 }
 

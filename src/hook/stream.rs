@@ -85,6 +85,32 @@ pub fn read_all(mut input: impl Read) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// A quick look before anything else (no allocation, no parse of the configuration dump): can
+/// this stream touch a watched package? `false` only for a version-3 stream whose every package
+/// line names an unwatched package; anything else (another version, a name that does not read)
+/// is left to [`parse`], which says what is wrong. An unwatched package's line is not checked
+/// further: what apt does with it is none of our business.
+pub fn may_touch(bytes: &[u8], watched: &[String]) -> bool {
+    let mut lines = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    if lines.next() != Some(b"VERSION 3") {
+        return true;
+    }
+    let mut packages = lines.skip_while(|l| !l.is_empty());
+    packages.any(|line| {
+        if line.is_empty() {
+            return false;
+        }
+        let word = line.split(|&b| b == b' ').next().unwrap_or_default();
+        let name = word.split(|&b| b == b':').next().unwrap_or_default();
+        match std::str::from_utf8(name) {
+            Ok(n) if valid_name(n) => watched.iter().any(|w| w == n),
+            _ => true,
+        }
+    })
+}
+
 /// Parses a whole stream. Never fails: problems are collected in [`Stream::problems`].
 pub fn parse(bytes: &[u8]) -> Stream {
     let text = String::from_utf8_lossy(bytes);
@@ -247,6 +273,63 @@ containerd 1.3.3-0ubuntu2 amd64 none < 1.3.3-0ubuntu2.1 amd64 none /var/cache/ap
 hello - - none < 2.10-3 amd64 same /tmp/my dir/hello_2.10-3_amd64.deb\n\
 docker.io 20.10.24+dfsg1-1 amd64 none > - - none **REMOVE**\n\
 containerd 1.3.3-0ubuntu2 amd64 none < 1.3.3-0ubuntu2.1 amd64 none **CONFIGURE**\n";
+
+    #[test]
+    fn may_touch_is_false_only_for_a_v3_stream_of_unwatched_packages() {
+        let watched: Vec<String> = ["containerd", "docker.io"].map(String::from).to_vec();
+        let unrelated = "VERSION 3\nA::B=c\n\nhello 1 amd64 none < 2 amd64 none /x.deb\n\
+            libc6:i386 1 i386 same < 2 i386 same **CONFIGURE**\n";
+        // (row, stream, may touch?)
+        let rows: &[(&str, &str, bool)] = &[
+            ("unrelated packages", unrelated, false),
+            ("CRLF", &unrelated.replace('\n', "\r\n"), false),
+            ("no package line", "VERSION 3\nA::B=c\n\n", false),
+            ("empty", "", true),
+            (
+                "version 2",
+                &unrelated.replace("VERSION 3", "VERSION 2"),
+                true,
+            ),
+            ("the sample", SAMPLE, true),
+            (
+                "watched with an architecture",
+                "VERSION 3\n\ncontainerd:amd64 1 amd64 none < 2 amd64 none /c.deb\n",
+                true,
+            ),
+            (
+                "a name that does not read",
+                "VERSION 3\n\nHello 1 amd64 none < 2 amd64 none /h.deb\n",
+                true,
+            ),
+            (
+                "watched name only in the configuration dump",
+                "VERSION 3\ncontainerd 1 amd64=x\n\nhello 1 - none < 2 - none /h.deb\n",
+                false,
+            ),
+        ];
+        for (name, stream, want) in rows {
+            assert_eq!(may_touch(stream.as_bytes(), &watched), *want, "row: {name}");
+        }
+    }
+
+    proptest! {
+        /// The quick look never says "no" where the full parse finds a watched package.
+        #[test]
+        fn may_touch_agrees_with_parse(lines in proptest::collection::vec(
+            ("(containerd|docker.io|hello|Hx|)(:amd64)?", "( 1 amd64 none < 2 amd64 none /x.deb| - - none > - - none \\*\\*REMOVE\\*\\*|x)"),
+            0..6,
+        )) {
+            let watched: Vec<String> = ["containerd", "docker.io"].map(String::from).to_vec();
+            let mut stream = "VERSION 3\nA::B=c\n\n".to_string();
+            for (name, rest) in &lines {
+                stream.push_str(&format!("{name}{rest}\n"));
+            }
+            let s = parse(stream.as_bytes());
+            if s.touches(&watched).next().is_some() {
+                prop_assert!(may_touch(stream.as_bytes(), &watched), "{stream}");
+            }
+        }
+    }
 
     #[test]
     fn parses_apt_sample() {

@@ -26,7 +26,7 @@ pub const KILL_POINTS: &[&str] = &[
     "dir-synced",
 ];
 
-fn step_name(step: WriteStep) -> &'static str {
+pub(crate) fn step_name(step: WriteStep) -> &'static str {
     match step {
         WriteStep::TempCreated => "temp-created",
         WriteStep::TempWritten => "temp-written",
@@ -50,7 +50,7 @@ pub fn kill_point_from(root: &Root, knob: Option<String>) -> Option<String> {
     knob.filter(|p| KILL_POINTS.contains(&p.as_str()))
 }
 
-fn maybe_kill(kill: Option<&str>, point: &str) {
+pub(crate) fn maybe_kill(kill: Option<&str>, point: &str) {
     if kill == Some(point) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }

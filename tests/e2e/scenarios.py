@@ -409,6 +409,32 @@ def not_on(num, suite):
     return NOT_ON.get(num, {}).get(suite)
 
 
+def s19_audit_timer(m, ctx, tool):
+    """The package's audit timer: installed disabled and stopped; enabling it and starting its
+    service writes the node_exporter textfile; a WARNING verdict (exit 1) is a successful run."""
+    setup_containerd_v1(m, ctx)
+    install_tool(m, ctx)
+    timer, service = "docker-upgrade-guard-audit.timer", "docker-upgrade-guard-audit.service"
+    prom = "/var/lib/prometheus/node-exporter/docker-upgrade-guard.prom"
+    state = m.run(["systemctl", "is-enabled", timer], check=False, quiet=True).out.strip()
+    check(state == "disabled", f"{timer} after install: is-enabled {state!r}, expected 'disabled'")
+    for u in (timer, service):
+        check(m.is_active(u) == "inactive", f"{u} after install: {m.is_active(u)!r}, expected 'inactive'")
+    check(m.run(["test", "-e", prom], check=False, quiet=True).rc != 0, f"{prom} exists before the timer ran")
+    # prometheus-node-exporter owns the directory; the package does not create it.
+    m.run(["mkdir", "-p", "/var/lib/prometheus/node-exporter"])
+    m.run(["systemctl", "enable", "--now", timer])
+    check(m.is_active(timer) == "active", f"{timer} not active after enable --now")
+    m.run(["systemctl", "start", service], timeout=300)
+    result = m.run(["systemctl", "show", "-p", "Result", "--value", service], quiet=True).out.strip()
+    check(result == "success", f"{service}: Result={result!r} (exit 1, WARNING, must count as success)")
+    r = m.run(["cat", prom], quiet=True)
+    check("docker_upgrade_guard_audit_severity 1" in r.out, f"{prom} has no WARNING severity: {r.out[:300]!r}")
+    check('docker_upgrade_guard_exposed{package="containerd"} 1' in r.out, f"{prom}: containerd not exposed")
+    mode = m.run(["stat", "-c", "%a", prom], quiet=True).out.strip()
+    check(mode == "644", f"{prom} mode {mode}, expected 644")
+
+
 BOTH, WITH = ("without", "with"), ("with",)
 SCENARIOS = [
     (1, "containerd upgrade with BindsTo= via apt-get install ./containerd.deb", s01_containerd_bindsto_apt, BOTH),
@@ -428,4 +454,5 @@ SCENARIOS = [
      BOTH),
     (13, "docker-ce 19.03 upgrade (Docker's compat-10 scripts): docker back, nothing alarming", s13_docker_ce_19, BOTH),
     (14, "docker-ce 20.10 upgrade (Docker's compat-12 scripts): docker back, nothing alarming", s14_docker_ce_20, BOTH),
+    (19, "the audit timer: installed disabled; enable --now + its service write the textfile", s19_audit_timer, WITH),
 ]

@@ -26,7 +26,7 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// A temp root made of fixture layers, later ones overriding earlier ones.
-fn tree(layers: &[&str]) -> tempfile::TempDir {
+pub(crate) fn tree(layers: &[&str]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     for l in layers {
         copy_tree(&fixtures().join(l), d.path());
@@ -35,19 +35,19 @@ fn tree(layers: &[&str]) -> tempfile::TempDir {
     d
 }
 
-fn write(root: &Path, abs: &str, data: &[u8]) {
+pub(crate) fn write(root: &Path, abs: &str, data: &[u8]) {
     let p = root.join(abs.trim_start_matches('/'));
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, data).unwrap();
 }
 
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub out: String,
+    pub err: String,
 }
 
-fn audit(root: &Path, args: &[&str]) -> Run {
+pub(crate) fn audit(root: &Path, args: &[&str]) -> Run {
     let o = Command::new(BIN)
         .arg("--root")
         .arg(root)
@@ -97,7 +97,7 @@ fn exposures<'a>(v: &'a Value, pkg: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-fn install_hooks(root: &Path) {
+pub(crate) fn install_hooks(root: &Path) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     write(
         root,

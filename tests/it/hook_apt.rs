@@ -359,7 +359,11 @@ impl AptRoot {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/dpkg.cfg"),
         )
         .unwrap()
-        .replace("/usr/sbin/docker-upgrade-guard", wrapper.to_str().unwrap());
+        .replace("/usr/sbin/docker-upgrade-guard", wrapper.to_str().unwrap())
+        .replace(
+            "$DPKG_ROOT/run/docker-upgrade-guard/",
+            &format!("{}/run/docker-upgrade-guard/", self.t.path().display()),
+        );
         let mut conf = std::fs::read_to_string(&self.config).unwrap();
         for line in shipped.lines().filter(|l| !l.starts_with('#')) {
             let (key, value) = line.split_once('=').unwrap();

@@ -82,6 +82,25 @@ fn assert_no_panic(out: &Output) {
     assert!(out.status.code().is_some(), "killed by a signal:\n{all}");
 }
 
+/// The charter's budget for the stripped static binary as the .deb ships it (2.5 MiB): it is
+/// started by every apt and dpkg run that touches a watched package, and a feature added later
+/// has to fit or pay for itself.
+const SIZE_BUDGET: u64 = 2_621_440;
+
+#[test]
+#[ignore = "needs the static release build: run by scripts/test after scripts/build-deb"]
+fn shipped_binary_fits_the_size_budget() {
+    let bin = static_bin();
+    let size = std::fs::metadata(&bin).expect("stat the binary").len();
+    assert!(
+        size <= SIZE_BUDGET,
+        "{} is {size} bytes, {} over the budget of {SIZE_BUDGET} (2.5 MiB): find the bytes \
+         (cargo bloat --release --crates) before adding more",
+        bin.display(),
+        size - SIZE_BUDGET
+    );
+}
+
 #[test]
 #[ignore = "needs the static release build: run by scripts/test after scripts/build-deb"]
 fn elf_has_no_interpreter_and_no_needed_libraries() {

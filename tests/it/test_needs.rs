@@ -36,6 +36,7 @@ const PYTHON_FILES: &[&str] = &[
     "tests/e2e/prepare.py",
     "tests/e2e/fixtures.py",
     "tests/e2e/scenarios.py",
+    "tests/e2e/fleet",
 ];
 /// Not from a Debian package: the Rust toolchain comes from rustup (debian/rules, README).
 const NOT_DEBIAN: &[&str] = &["cargo"];

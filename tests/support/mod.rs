@@ -254,6 +254,11 @@ impl TestRoot {
                 "/etc/docker-upgrade-guard/",
                 &format!("{}/etc/docker-upgrade-guard/", r.display()),
             )
+            // The lines look for the record themselves before starting the binary.
+            .replace(
+                "$DPKG_ROOT/run/docker-upgrade-guard/",
+                &format!("{}/run/docker-upgrade-guard/", r.display()),
+            )
         };
         let pkgs_hook = r.join("etc/docker-upgrade-guard/apt-pkgs-hook");
         std::fs::create_dir_all(pkgs_hook.parent().unwrap()).unwrap();

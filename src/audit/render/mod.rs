@@ -1,6 +1,7 @@
-//! The four output formats of one [`Report`](super::report::Report).
+//! The output formats of one [`Report`](super::report::Report).
 
 pub mod json;
 pub mod nagios;
+pub mod npd;
 pub mod prometheus;
 pub mod text;

@@ -10,14 +10,10 @@ fn clean(s: &str) -> String {
     s.replace('|', "/").replace('\n', " ")
 }
 
-pub fn render(r: &Report) -> String {
-    let exposed = r.packages.iter().filter(|p| p.exposed).count();
-    let unknown = r
-        .findings
-        .iter()
-        .filter(|f| f.kind == Kind::Unknown)
-        .count();
-    let text = match r.findings.iter().find(|f| f.severity == r.severity) {
+/// The verdict in one line (without the state word): the worst finding, or what is installed.
+/// Also the message of `--format npd`.
+pub fn headline(r: &Report) -> String {
+    match r.findings.iter().find(|f| f.severity == r.severity) {
         Some(f) if r.severity != Severity::Ok => {
             let mut t = match (&f.package, &f.script) {
                 (Some(p), Some(s)) if f.kind == Kind::Exposure => {
@@ -55,7 +51,17 @@ pub fn render(r: &Report) -> String {
                 )
             }
         }
-    };
+    }
+}
+
+pub fn render(r: &Report) -> String {
+    let exposed = r.packages.iter().filter(|p| p.exposed).count();
+    let unknown = r
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::Unknown)
+        .count();
+    let text = headline(r);
     let mut out = format!(
         "DOCKER-UPGRADE-GUARD {} - {}|exposed={} unknown={} hooks_installed={} live_restore={}\n",
         r.severity.label(),
