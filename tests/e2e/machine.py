@@ -60,6 +60,16 @@ def call(argv, timeout, **kw):
             _CHILDREN.discard(p)
 
 
+def _enter_cgroups(procs_files):
+    """In the forked child before exec: move this process into the given cgroups ("0" = self)."""
+    for f in procs_files:
+        fd = os.open(f, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
 def extract(tarball, directory):
     directory = Path(directory)
     directory.mkdir(parents=True)
@@ -118,7 +128,7 @@ class Machine:
         self.log.flush()
 
     # --- lifecycle -----------------------------------------------------------------------------
-    def boot(self, timeout=90):
+    def boot(self, timeout=240):
         env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
         argv = [
             "systemd-nspawn", "-D", str(self.root), "-b",
@@ -132,9 +142,11 @@ class Machine:
                 raise Fail("interrupted")
             _LIVE.add(self)
         self._console = open(self.root.parent / f"{self.root.name}.console.log", "wb")
+        cgroups = self._own_cgroups()
         self.nspawn = subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL, stdout=self._console, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C on the terminal is ours to handle, not nspawn's
+            preexec_fn=lambda: _enter_cgroups(cgroups),
         )
         deadline = time.monotonic() + timeout
         while self.pid1 is None:
@@ -158,6 +170,35 @@ class Machine:
                            f"console: {self.console_tail()}")
             time.sleep(0.2)
         self.note(f"# booted, PID 1 = {self.pid1} on the host, system state {state}")
+
+    def _own_cgroups(self):
+        """A cgroup of its own for this container, in every hierarchy nspawn uses.
+
+        This host runs no systemd: with --keep-unit, nspawn roots the container's cgroup tree at
+        its own cgroup, the hierarchy's root, so every concurrent container's systemd used the
+        SAME /system.slice/docker.service: one container's stop removed the directory another's
+        start was attaching to (219/CGROUP "Failed to attach to cgroup ... No such file or
+        directory", seen as docker.socket failing at boot and a failed start, only when several
+        containers ran at once)."""
+        hybrid = [Path(h) for h in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd")
+                  if Path(h, "cgroup.procs").exists()]
+        pure = [Path("/sys/fs/cgroup")] if Path("/sys/fs/cgroup/cgroup.procs").exists() else []
+        self._cgroups = [h / "docker-upgrade-guard-e2e" / self.root.name for h in (hybrid or pure)]
+        for cg in self._cgroups:
+            cg.mkdir(parents=True, exist_ok=True)
+        return [str(c / "cgroup.procs") for c in self._cgroups]
+
+    def _remove_cgroups(self):
+        for cg in getattr(self, "_cgroups", []):
+            for d in sorted((p for p in cg.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+            try:
+                cg.rmdir()
+            except OSError:
+                pass
 
     def _find_pid1(self):
         for entry in os.listdir("/proc"):
@@ -219,6 +260,7 @@ class Machine:
                     self.note("# nspawn did not die after SIGKILL")
         if self._console:
             self._console.close()
+        self._remove_cgroups()
         self.pid1 = None
 
     # --- commands ------------------------------------------------------------------------------
@@ -257,7 +299,7 @@ class Machine:
     def sh(self, script, **kw):
         return self.run(["/bin/sh", "-ec", script], **kw)
 
-    def apt(self, *args, timeout=180, check=True):
+    def apt(self, *args, timeout=300, check=True):
         return self.run(["apt-get", "-y", "-q", "-o", "Dpkg::Use-Pty=0"] + list(args), timeout=timeout,
                         check=check, env={"DEBIAN_FRONTEND": "noninteractive"})
 

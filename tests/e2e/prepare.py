@@ -28,8 +28,19 @@ def preflight():
             raise Fail("apt-ftparchive not found and `apt-get install apt-utils` did not bring it")
 
 
-def rootfs_tarball():
-    p = subprocess.run([str(REPO_ROOT / "tests/support/rootfs")], stdout=subprocess.PIPE, timeout=1200)
+# The .debs each suite's rootfs carries in its apt cache (the containers have no network).
+# trixie splits the client out of docker.io into docker-cli (only Recommended there).
+DOWNLOAD = "docker.io,containerd,runc,tini,unattended-upgrades,python3-apt,busybox-static"
+SUITES = {
+    "bullseye": {"download": DOWNLOAD, "docker": ["docker.io"]},
+    "bookworm": {"download": DOWNLOAD, "docker": ["docker.io"]},
+    "trixie": {"download": DOWNLOAD + ",docker-cli", "docker": ["docker.io", "docker-cli"]},
+}
+
+
+def rootfs_tarball(suite="bookworm"):
+    p = subprocess.run([str(REPO_ROOT / "tests/support/rootfs"), "--suite", suite,
+                        "--download", SUITES[suite]["download"]], stdout=subprocess.PIPE, timeout=1800)
     if p.returncode != 0:
         raise Fail(f"tests/support/rootfs failed (exit {p.returncode}); see its messages above")
     return Path(p.stdout.decode().strip().splitlines()[-1])
@@ -58,8 +69,8 @@ def offline_apt(root):
             f.unlink()
 
 
-def golden(rootfs, fixdir, workdir, log):
-    """bookworm + docker.io from the cache + c1 running; cached as a tarball next to the rootfs."""
+def golden(rootfs, fixdir, workdir, log, suite="bookworm"):
+    """The suite + docker.io from the cache + c1 running; cached as a tarball next to the rootfs."""
     path = CACHE / f"golden-{rootfs.name.replace('.tar.zst', '')}-g{GOLDEN_VERSION}.tar.zst"
     with open(f"{path}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -71,12 +82,12 @@ def golden(rootfs, fixdir, workdir, log):
             offline_apt(root)
             with Machine("golden", root, log, binds=[(fixdir, scenarios.FIX)]) as m:
                 m.apt("update")
-                m.apt("install", "--no-install-recommends", "docker.io")
-                scenarios.wait_until("docker.service active", lambda: m.is_active("docker.service") == "active", 60)
+                m.apt("install", "--no-install-recommends", *SUITES[suite]["docker"])
+                scenarios.wait_until("docker.service active", lambda: m.is_active("docker.service") == "active")
                 m.run(["docker", "import", f"{scenarios.FIX}/tiny.tar", "dug/tiny:1"])
                 m.run(["docker", "run", "-d", "--name", "c1", "--init", "--restart=always", "dug/tiny:1",
                        "/bin/sleep", "1000000"])
-                scenarios.wait_until("c1 running", lambda: scenarios.container_pid(m), 30)
+                scenarios.wait_until("c1 running", lambda: scenarios.container_pid(m))
                 # The journal of the build boot is of no use to the scenarios.
             tmp = path.with_suffix(".tmp")
             subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-I", "zstd -q -T0 -1",

@@ -467,7 +467,16 @@ fn sigterm_mid_hook_exits_0() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // Signal it while its start hangs (not after a fixed sleep: on a loaded machine the stage
+    // may not have got there yet).
+    let until = Instant::now() + Duration::from_secs(60);
+    while live_starts(&t, "docker.socket").is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !live_starts(&t, "docker.socket").is_empty(),
+        "the stage never reached its hanging start"
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -500,6 +509,18 @@ fn two_hooks_at_once_one_waits_then_gives_up_cleanly() {
         "{out}"
     );
     drop(held);
+}
+
+/// Whether a thread of process `pid` sleeps in a write to a full pipe (the kernel's wchan:
+/// `pipe_write`, `anon_pipe_write` since Linux 6.x).
+fn blocked_writing(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("wchan"))
+            .is_ok_and(|w| w.trim().ends_with("pipe_write"))
+    })
 }
 
 /// The stand-in's `start UNIT` calls of this test root still alive (matched on their argv; the
@@ -718,11 +739,16 @@ fn blocked_stderr_does_not_defeat_the_budget_or_sigterm() {
         if via_signal {
             // Wait until the stage is blocked in its first report line (docker was started
             // again; then it says so), then ask it to stop.
-            let until = Instant::now() + Duration::from_secs(20);
-            while !t.is_active("docker.service") && Instant::now() < until {
+            let until = Instant::now() + Duration::from_secs(60);
+            while !(t.is_active("docker.service") && blocked_writing(child.id()))
+                && Instant::now() < until
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(300));
+            assert!(
+                blocked_writing(child.id()),
+                "the stage never blocked on its full stderr"
+            );
             nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(child.id() as i32),
                 nix::sys::signal::Signal::SIGTERM,

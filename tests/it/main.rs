@@ -36,6 +36,7 @@ mod scripts_classify;
 mod scripts_props;
 mod scripts_real_debs;
 mod support_selftest;
+mod test_needs;
 mod units_events;
 mod units_health;
 mod units_resolve;
