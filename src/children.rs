@@ -2,6 +2,8 @@
 //! handler can kill them before the hook exits: a killed stage must not leave a
 //! `systemctl start` behind that starts docker minutes later. Only atomics and kill(2) are used
 //! on the way out, so `kill_all` is async-signal-safe.
+// unsafe: kill/_exit from the watchdog and signal path; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -11,10 +13,10 @@ const SLOTS: usize = 8;
 static GROUPS: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 
 /// Remembers one child's process group until it is dropped.
-pub struct Registered(Option<usize>);
+pub(crate) struct Registered(Option<usize>);
 
 /// Registers `pgid` (a child spawned with `process_group(0)`, so its pgid is its pid).
-pub fn register(pgid: i32) -> Registered {
+pub(crate) fn register(pgid: i32) -> Registered {
     for (i, slot) in GROUPS.iter().enumerate() {
         if slot
             .compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst)
@@ -35,7 +37,7 @@ impl Drop for Registered {
 }
 
 /// SIGKILLs every registered process group. Async-signal-safe.
-pub fn kill_all() {
+pub(crate) fn kill_all() {
     for slot in &GROUPS {
         let pgid = slot.load(Ordering::SeqCst);
         if pgid > 1 {
@@ -50,7 +52,7 @@ pub fn kill_all() {
 /// Writes `msg` to stderr only if that cannot block (poll says there is room), then returns:
 /// a full, undrained stderr pipe must not keep the hook alive past its bound. Async-signal-safe
 /// (poll(2), write(2)); no Rust lock is taken.
-pub fn try_write_stderr(msg: &[u8]) {
+pub(crate) fn try_write_stderr(msg: &[u8]) {
     let mut pfd = nix::libc::pollfd {
         fd: 2,
         events: nix::libc::POLLOUT,
@@ -58,7 +60,7 @@ pub fn try_write_stderr(msg: &[u8]) {
     };
     // SAFETY: poll and write are async-signal-safe; the buffer outlives the calls.
     unsafe {
-        if nix::libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & nix::libc::POLLOUT != 0 {
+        if nix::libc::poll(&raw mut pfd, 1, 0) == 1 && pfd.revents & nix::libc::POLLOUT != 0 {
             // A pipe with room takes a write of less than PIPE_BUF bytes at once, whole.
             nix::libc::write(2, msg.as_ptr().cast(), msg.len().min(512));
         }
@@ -67,7 +69,7 @@ pub fn try_write_stderr(msg: &[u8]) {
 
 /// Kills the children and ends the process at once with `code`, without unwinding, flushing or
 /// taking any lock. Async-signal-safe.
-pub fn exit_now(msg: &[u8], code: i32) -> ! {
+pub(crate) fn exit_now(msg: &[u8], code: i32) -> ! {
     kill_all();
     try_write_stderr(msg);
     // SAFETY: _exit(2) is async-signal-safe and ends every thread.

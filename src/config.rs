@@ -53,11 +53,11 @@ impl Default for Config {
             enabled: true,
             units: crate::watch::DEFAULT_UNITS
                 .iter()
-                .map(|s| s.to_string())
+                .map(std::string::ToString::to_string)
                 .collect(),
             packages: crate::watch::DEFAULT_PACKAGES
                 .iter()
-                .map(|s| s.to_string())
+                .map(std::string::ToString::to_string)
                 .collect(),
             start_timeout_secs: 20,
             ping_timeout_secs: 20,

@@ -5,7 +5,7 @@ use similar::TextDiff;
 
 /// Unified diff with 3 lines of context and `--- old_header` / `+++ new_header`, in the form
 /// GNU `patch` applies. Empty when the texts are equal.
-pub fn unified(old: &str, new: &str, old_header: &str, new_header: &str) -> String {
+pub(crate) fn unified(old: &str, new: &str, old_header: &str, new_header: &str) -> String {
     if old == new {
         return String::new();
     }
@@ -23,7 +23,7 @@ const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 
 /// ANSI colours for a terminal: headers bold, hunks cyan, removals red, additions green.
-pub fn colorize(diff: &str) -> String {
+pub(crate) fn colorize(diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + diff.len() / 4);
     for line in diff.split_inclusive('\n') {
         let (body, nl) = match line.strip_suffix('\n') {

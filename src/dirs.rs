@@ -25,6 +25,8 @@
 //!
 //! `--root` itself is given by the admin (like `dpkg --root`): it is opened by its path
 //! (symlinks followed), then checked like a parent.
+// unsafe: OwnedFds from the fds openat returned; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use crate::fsutil::{FileAttrs, WriteStep};
 use crate::root::Root;
@@ -40,7 +42,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// A directory this module will not use, and why: one line naming it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
+pub(crate) struct Refused {
     pub path: PathBuf,
     pub why: String,
 }
@@ -68,20 +70,20 @@ fn refuse(path: &Path, why: impl Into<String>) -> anyhow::Error {
 
 /// An open directory, checked as above; `path` is only for messages.
 #[derive(Debug)]
-pub struct Dir {
+pub(crate) struct Dir {
     fd: OwnedFd,
     path: PathBuf,
 }
 
 /// Opens `abs` (a path of the target system, e.g. [`crate::events::LOG_DIR`]) under `root`
 /// without creating anything; `Ok(None)` when a component is missing.
-pub fn open(root: &Root, abs: &str) -> Result<Option<Dir>> {
+pub(crate) fn open(root: &Root, abs: &str) -> Result<Option<Dir>> {
     walk(root, abs, None)
 }
 
 /// Opens `abs` under `root`, creating what is missing: our directory (the last component)
 /// with `mode`, a missing parent (only in a bare test root) with 0755.
-pub fn create(root: &Root, abs: &str, mode: u32) -> Result<Dir> {
+pub(crate) fn create(root: &Root, abs: &str, mode: u32) -> Result<Dir> {
     walk(root, abs, Some(mode))?.with_context(|| format!("cannot create {abs}"))
 }
 
@@ -174,7 +176,7 @@ fn check_private(path: &Path, st: &FileStat) -> Result<()> {
 impl Dir {
     /// Opens a directory by its path, following symlinks: for `--root` and for the dpkg
     /// database's `info` directory (checked by `patch` itself), never for our own directories.
-    pub fn open_path(path: &Path) -> Result<Dir> {
+    pub(crate) fn open_path(path: &Path) -> Result<Dir> {
         let fd = nix::fcntl::open(
             path,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -188,12 +190,13 @@ impl Dir {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    #[cfg(test)] // only the tests ask
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The path of `name` in this directory, for messages.
-    pub fn join(&self, name: &str) -> PathBuf {
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
 
@@ -252,7 +255,7 @@ impl Dir {
     /// Opens the regular file `name` in this directory with `flags` (`O_NOFOLLOW`,
     /// `O_CLOEXEC` and `O_NONBLOCK` added: a symlink is refused, a FIFO fails or is refused at
     /// once instead of blocking). `Ok(None)` if it does not exist.
-    pub fn open_file(&self, name: &str, flags: OFlag, mode: u32) -> Result<Option<File>> {
+    pub(crate) fn open_file(&self, name: &str, flags: OFlag, mode: u32) -> Result<Option<File>> {
         let path = self.join(name);
         let fd = match nix::fcntl::openat(
             Some(self.raw()),
@@ -280,7 +283,7 @@ impl Dir {
     }
 
     /// Opens (creating with `mode`) `name` for appending.
-    pub fn open_append(&self, name: &str, mode: u32) -> Result<File> {
+    pub(crate) fn open_append(&self, name: &str, mode: u32) -> Result<File> {
         self.open_file(
             name,
             OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
@@ -290,7 +293,7 @@ impl Dir {
     }
 
     /// The whole regular file `name` (at most `max` bytes); `Ok(None)` if it does not exist.
-    pub fn read(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn read(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
         match self.open_file(name, OFlag::O_RDONLY, 0)? {
             Some(f) => crate::fsutil::read_bounded(f, &self.join(name), max).map(Some),
             None => Ok(None),
@@ -298,7 +301,7 @@ impl Dir {
     }
 
     /// `name`'s own status (a symlink is not followed); `Ok(None)` if it does not exist.
-    pub fn stat(&self, name: &str) -> Result<Option<FileStat>> {
+    pub(crate) fn stat(&self, name: &str) -> Result<Option<FileStat>> {
         match nix::sys::stat::fstatat(Some(self.raw()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(s) => Ok(Some(s)),
             Err(Errno::ENOENT) => Ok(None),
@@ -307,12 +310,12 @@ impl Dir {
     }
 
     /// `renameat(2)` within this directory.
-    pub fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+    pub(crate) fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
         nix::fcntl::renameat(Some(self.raw()), from, Some(self.raw()), to).map_err(Into::into)
     }
 
     /// Removes the file `name` (a symlink itself, never what it points to).
-    pub fn remove(&self, name: &str) -> std::io::Result<()> {
+    pub(crate) fn remove(&self, name: &str) -> std::io::Result<()> {
         nix::unistd::unlinkat(
             Some(self.raw()),
             name,
@@ -323,7 +326,7 @@ impl Dir {
 
     /// The names in this directory (not `.`/`..`; names that are not UTF-8 are skipped: we
     /// write none).
-    pub fn names(&self) -> Result<Vec<String>> {
+    pub(crate) fn names(&self) -> Result<Vec<String>> {
         let mut d = nix::dir::Dir::openat(
             Some(self.raw()),
             ".",
@@ -350,7 +353,7 @@ impl Dir {
     /// extended attributes, fsync, `renameat`, fsync this directory. `after_step` is called
     /// after each step (tests kill the process there). On an error before the rename the
     /// temporary file is removed and `name` is left as it was.
-    pub fn write_atomic(
+    pub(crate) fn write_atomic(
         &self,
         name: &str,
         data: &[u8],
@@ -448,8 +451,7 @@ impl Dir {
 fn random_suffix(attempt: u64) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_nanos() as u64);
     let mut x = (nanos ^ (u64::from(std::process::id()) << 32) ^ attempt)
         .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (0..6)

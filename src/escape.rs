@@ -37,13 +37,13 @@ fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
 
 /// Text for a terminal: control characters escaped as `\xNN`, newlines and tabs kept (for
 /// multi-line output such as a diff or a report).
-pub fn for_terminal(s: &str) -> Cow<'_, str> {
+pub(crate) fn for_terminal(s: &str) -> Cow<'_, str> {
     escape(s, true)
 }
 
 /// One line: like [`for_terminal`], and a newline is escaped too (a journal `MESSAGE`, a
 /// stderr line inside apt).
-pub fn one_line(s: &str) -> Cow<'_, str> {
+pub(crate) fn one_line(s: &str) -> Cow<'_, str> {
     escape(s, false)
 }
 

@@ -316,8 +316,7 @@ pub fn journal_payload(ev: &Event) -> Vec<u8> {
 pub fn now_rfc3339() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_secs());
     rfc3339(secs)
 }
 

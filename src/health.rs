@@ -111,7 +111,7 @@ fn poll(budget: Duration, mut attempt: impl FnMut(Duration) -> Result<()>) -> Re
         if left < MIN_ATTEMPT {
             return Err(err);
         }
-        std::thread::sleep(nap.min(left - MIN_ATTEMPT));
+        std::thread::sleep(nap.min(left.checked_sub(MIN_ATTEMPT).unwrap()));
         nap = (nap * 3 / 2).min(Duration::from_millis(250));
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// Where a path of the target system leads, every symlink resolved inside the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolved {
+pub(crate) enum Resolved {
     Missing,
     /// The path is, or links to, `/dev/null` (a mask).
     DevNull,
@@ -25,7 +25,7 @@ pub enum Resolved {
 /// Resolves `virt` (absolute, of the target system) under `root` the way the kernel would in a
 /// chroot at `root`: each component is looked up with lstat, a symlink's text is spliced in
 /// (absolute ones restart at the root), `..` never climbs above the root.
-pub fn resolve_in_root(root: &Path, virt: &Path) -> Resolved {
+pub(crate) fn resolve_in_root(root: &Path, virt: &Path) -> Resolved {
     const MAX_LINKS: usize = 40;
     let mut todo: VecDeque<OsString> = components(virt).into();
     let mut cur: Vec<OsString> = Vec::new();

@@ -28,7 +28,7 @@ impl InstalledScript {
 
 /// Reads `kinds` scripts of each present package of `packages` (missing packages and missing
 /// scripts are simply absent; unreadable ones carry their error).
-pub fn installed_scripts(
+pub(crate) fn installed_scripts(
     admindir: &std::path::Path,
     db: &StatusDb,
     packages: &[&str],

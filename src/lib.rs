@@ -1,7 +1,9 @@
 //! docker-upgrade-guard: keeps the Docker daemon running across apt/dpkg upgrades.
 //!
 //! The crate is a library plus a thin binary so that integration tests, fuzzers and the
-//! build-time man page generator (`xtask`) use exactly the code that ships.
+//! build-time man page generator (`xtask`) use exactly the code that ships. Only what
+//! `main.rs`, `xtask` and the integration tests use is `pub` here; everything else is
+//! crate-private (`unreachable_pub` keeps it so). docs/architecture.md has the flow.
 //!
 //! Module map (one job each):
 //! - [`root`] — every path the tool touches, relative to `--root` (like `dpkg --root`).
@@ -25,31 +27,31 @@
 #[macro_use]
 mod output;
 
-pub mod audit;
+mod audit;
 mod children;
 pub mod cli;
 pub mod config;
-pub mod ctx;
-pub mod diff;
-pub mod dirs;
+mod ctx;
+mod diff;
+mod dirs;
 pub mod dpkg;
 pub mod engine;
-pub mod escape;
+mod escape;
 pub mod events;
 pub mod fsutil;
-pub mod hash;
+mod hash;
 pub mod health;
-pub mod hook;
-pub mod in_root;
-pub mod inspect;
+mod hook;
+mod in_root;
+mod inspect;
 pub mod patch;
 pub mod root;
 pub mod scripts;
 pub mod service;
-pub mod status;
+mod status;
 pub mod units;
-pub mod watch;
-pub mod xattr;
+mod watch;
+mod xattr;
 
 /// How many cases each proptest fuzzer runs: `DUG_FUZZ_CASES`, else 2000 (a few seconds in CI;
 /// set it high for a long fuzzing session).

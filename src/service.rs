@@ -80,11 +80,10 @@ impl Systemctl {
     /// How the command is named in messages: `systemctl start docker.service` (options left
     /// out, they only add noise).
     fn describe(&self, args: &[&str]) -> String {
-        let prog = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| self.path.display().to_string());
+        let prog = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         std::iter::once(prog.as_str())
             .chain(args.iter().copied().filter(|a| !a.starts_with('-')))
             .collect::<Vec<_>>()
@@ -308,7 +307,7 @@ pub fn run_bounded(program: &Path, args: &[&str], timeout: Duration, what: &str)
             let _ = child.wait();
             bail!("{what} did not answer within {}", fmt_secs(timeout));
         }
-        std::thread::sleep(nap.min(timeout - elapsed));
+        std::thread::sleep(nap.min(timeout.checked_sub(elapsed).unwrap()));
         // Fine-grained while a quick answer is likely (the hook's no-op cost is counted in
         // milliseconds), coarser for a slow job.
         if elapsed > Duration::from_millis(100) {

@@ -5,19 +5,19 @@ use crate::hook::state;
 use crate::service::ServiceManager;
 use std::process::ExitCode;
 
-pub const APT_SNIPPET: &str = "/etc/apt/apt.conf.d/99zz-docker-upgrade-guard";
-pub const DPKG_SNIPPET: &str = "/etc/dpkg/dpkg.cfg.d/docker-upgrade-guard";
+pub(crate) const APT_SNIPPET: &str = "/etc/apt/apt.conf.d/99zz-docker-upgrade-guard";
+pub(crate) const DPKG_SNIPPET: &str = "/etc/dpkg/dpkg.cfg.d/docker-upgrade-guard";
 
 /// Prints the status; exit 0, or 1 when something needs the admin (broken config, a unit
 /// that should run but does not, a record left open).
 /// `status`'s options.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// How many of the last events to show.
     pub events: usize,
 }
 
-pub fn run(ctx: &Ctx, opts: &Options) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, opts: &Options) -> anyhow::Result<ExitCode> {
     let events = opts.events;
     let root = &ctx.root;
     let mut attention = false;
@@ -55,7 +55,11 @@ pub fn run(ctx: &Ctx, opts: &Options) -> anyhow::Result<ExitCode> {
         );
     }
     let sm = crate::service::Systemctl::new(ctx.systemctl.clone());
-    let units: Vec<&str> = config.units.iter().map(|s| s.as_str()).collect();
+    let units: Vec<&str> = config
+        .units
+        .iter()
+        .map(std::string::String::as_str)
+        .collect();
     match sm.show(&units) {
         Ok(states) => {
             for s in states {

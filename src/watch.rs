@@ -1,7 +1,7 @@
 //! The defaults: which packages and units the tool watches, and which package ships which unit.
 
 /// Packages whose maintainer scripts can stop docker or containerd.
-pub const DEFAULT_PACKAGES: &[&str] = &[
+pub(crate) const DEFAULT_PACKAGES: &[&str] = &[
     "docker.io",
     "containerd",
     "runc",
@@ -11,10 +11,11 @@ pub const DEFAULT_PACKAGES: &[&str] = &[
 
 /// Units recorded before an operation and started again after it, in start order:
 /// containerd first, then the socket, then the daemon.
-pub const DEFAULT_UNITS: &[&str] = &["containerd.service", "docker.socket", "docker.service"];
+pub(crate) const DEFAULT_UNITS: &[&str] =
+    &["containerd.service", "docker.socket", "docker.service"];
 
 /// Packages known to ship a unit (used to attribute a stop and to notice a removed package).
-pub fn packages_shipping(unit: &str) -> &'static [&'static str] {
+pub(crate) fn packages_shipping(unit: &str) -> &'static [&'static str] {
     match unit {
         "docker.service" | "docker.socket" => &["docker.io", "docker-ce"],
         "containerd.service" => &["containerd", "containerd.io"],
@@ -23,7 +24,7 @@ pub fn packages_shipping(unit: &str) -> &'static [&'static str] {
 }
 
 /// The start order for a set of units: the default order first, then any others as given.
-pub fn start_order<'a>(units: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn start_order<'a>(units: &[&'a str]) -> Vec<&'a str> {
     let mut out: Vec<&str> = DEFAULT_UNITS
         .iter()
         .filter_map(|d| units.iter().find(|u| *u == d).copied())

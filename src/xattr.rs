@@ -3,6 +3,8 @@
 //! path looked up twice). nix 0.29 has no xattr API, so this module calls libc directly; it is
 //! the only place in the crate that does, and every `unsafe` block is one syscall on buffers
 //! whose length is passed with them.
+// unsafe: fd-based xattr syscalls; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use anyhow::{anyhow, Result};
 use std::ffi::CString;
@@ -11,9 +13,9 @@ use std::os::fd::AsRawFd;
 
 /// At most this many attributes per file: a maintainer script has none or a few (a label, a
 /// capability); more is not something we copy blindly into a root-owned record.
-pub const MAX_XATTRS: usize = 64;
+pub(crate) const MAX_XATTRS: usize = 64;
 /// At most this many bytes per value (the Linux VFS limit, XATTR_SIZE_MAX).
-pub const MAX_XATTR_VALUE: usize = 64 * 1024;
+pub(crate) const MAX_XATTR_VALUE: usize = 64 * 1024;
 /// The Linux limit of a name list (XATTR_LIST_MAX).
 const MAX_LIST: usize = 64 * 1024;
 
@@ -40,7 +42,7 @@ fn unsupported(e: &std::io::Error) -> bool {
 }
 
 /// Checks a name and turns it into a C string (no NUL inside, not empty, a namespace).
-pub fn c_name(name: &str) -> Result<CString> {
+pub(crate) fn c_name(name: &str) -> Result<CString> {
     if name.is_empty() || name.len() > 255 || !name.contains('.') {
         return Err(anyhow!("{name:?} is not an extended attribute name"));
     }
@@ -78,7 +80,7 @@ fn names(f: &File) -> Result<Vec<String>> {
 }
 
 /// Every extended attribute of `f`, sorted by name; refused beyond the bounds above.
-pub fn read_all(f: &File) -> Result<Vec<Xattr>> {
+pub(crate) fn read_all(f: &File) -> Result<Vec<Xattr>> {
     let fd = f.as_raw_fd();
     let mut out = Vec::new();
     for name in names(f)? {
@@ -116,7 +118,7 @@ pub fn read_all(f: &File) -> Result<Vec<Xattr>> {
 
 /// Gives `f` exactly `want`: removes what it has beyond them (a default ACL or label the new
 /// file inherited), then sets each one.
-pub fn set_exactly(f: &File, want: &[Xattr]) -> Result<()> {
+pub(crate) fn set_exactly(f: &File, want: &[Xattr]) -> Result<()> {
     let fd = f.as_raw_fd();
     for name in names(f)? {
         if want.iter().any(|x| x.name == name) {

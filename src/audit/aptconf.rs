@@ -5,7 +5,7 @@
 /// One assignment, in file order. Keys are lowercased (apt keys are case-insensitive) and
 /// written with `::`; list items (`Key { "a"; "b"; };` or `Key:: "a";`) repeat their key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
+pub(crate) enum Item {
     Set(String, String),
     /// `#clear Key`.
     Clear(String),
@@ -100,7 +100,7 @@ fn key(scope: &[String], word: &str) -> String {
 }
 
 /// Parses one file's text.
-pub fn parse(text: &str) -> Vec<Item> {
+pub(crate) fn parse(text: &str) -> Vec<Item> {
     let toks = tokenize(text);
     let mut items = Vec::new();
     let mut scope: Vec<String> = Vec::new();
@@ -147,12 +147,12 @@ pub fn parse(text: &str) -> Vec<Item> {
 
 /// The merged configuration of several files, in reading order.
 #[derive(Debug, Clone, Default)]
-pub struct Conf {
+pub(crate) struct Conf {
     items: Vec<Item>,
 }
 
 impl Conf {
-    pub fn add(&mut self, text: &str) {
+    pub(crate) fn add(&mut self, text: &str) {
         self.items.extend(parse(text));
     }
 
@@ -173,12 +173,12 @@ impl Conf {
     }
 
     /// The last value set for `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.live(key).last()
     }
 
     /// Every list item of `key`.
-    pub fn list(&self, key: &str) -> Vec<String> {
+    pub(crate) fn list(&self, key: &str) -> Vec<String> {
         self.live(key)
             .filter(|v| !v.is_empty())
             .map(str::to_string)

@@ -14,7 +14,7 @@ use crate::units;
 use std::path::PathBuf;
 
 /// The scripts that matter: the stops run from preinst/prerm/postrm, the starts from postinst.
-pub const KINDS: [ScriptKind; 4] = [
+pub(crate) const KINDS: [ScriptKind; 4] = [
     ScriptKind::Preinst,
     ScriptKind::Prerm,
     ScriptKind::Postrm,
@@ -24,9 +24,9 @@ pub const KINDS: [ScriptKind; 4] = [
 /// What counts as "started again" on configure.
 /// `try-restart` is not among them: it does nothing to a unit that is not running, and after a
 /// prerm stopped the unit it is not running.
-pub const START_OPS: [UnitOp; 2] = [UnitOp::Start, UnitOp::Restart];
+pub(crate) const START_OPS: [UnitOp; 2] = [UnitOp::Start, UnitOp::Restart];
 
-pub fn collect(root: &Root, packages: &[String], watched_units: &[String]) -> Facts {
+pub(crate) fn collect(root: &Root, packages: &[String], watched_units: &[String]) -> Facts {
     let mut problems = Vec::new();
     let status = root.admindir().join("status");
     let db = if std::fs::symlink_metadata(&status).is_err() {
@@ -66,7 +66,7 @@ pub fn collect(root: &Root, packages: &[String], watched_units: &[String]) -> Fa
                 name: name.clone(),
                 version: status
                     .and_then(|p| p.version.as_ref())
-                    .map(|v| v.to_string()),
+                    .map(std::string::ToString::to_string),
                 state: status.map(|p| state_word(p.state).to_string()),
                 scripts: scripts
                     .iter()
@@ -169,12 +169,11 @@ fn node_of<'r>(root: &'r Root, pkg: &PackageStatus, analysis: &Analysis) -> Node
         for member in ["md5sums", "conffiles"] {
             // md5sums: "HASH  usr/bin/x"; conffiles: "/etc/init.d/x" (maybe "remove-on-upgrade").
             // A member that cannot be read makes what the package ships unknown (Maybe).
-            let text = match crate::dpkg::deb::control_text(&deb, member) {
-                Ok(t) => t.unwrap_or_default(),
-                Err(_) => {
-                    list = None;
-                    break;
-                }
+            let text = if let Ok(t) = crate::dpkg::deb::control_text(&deb, member) {
+                t.unwrap_or_default()
+            } else {
+                list = None;
+                break;
             };
             for line in text.lines() {
                 let path = match member {
@@ -193,7 +192,7 @@ fn node_of<'r>(root: &'r Root, pkg: &PackageStatus, analysis: &Analysis) -> Node
 /// The backup of the original of this script if `patch` rewrote it and the installed text is
 /// still exactly what it wrote, so that audit can say "safe because patched, original in X".
 /// A stale backup (a newer package replaced the script) is not a reason for safety.
-pub fn patched_backup(
+pub(crate) fn patched_backup(
     root: &Root,
     package: &PackageStatus,
     kind: ScriptKind,

@@ -18,7 +18,7 @@ const DOCKER: &str = "docker.service";
 
 /// Running containers the next upgrade takes down for good.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AtRisk {
+pub(crate) struct AtRisk {
     pub count: usize,
     pub names: Vec<String>,
     /// One line for a person (`None` when there are none).
@@ -27,7 +27,7 @@ pub struct AtRisk {
 
 /// One WARNING per installed postinst that restarts docker.service on `configure` (`restart`,
 /// `try-restart`, or a stop and a start), unless live-restore is on.
-pub fn restart_findings(facts: &Facts) -> Vec<Finding> {
+pub(crate) fn restart_findings(facts: &Facts) -> Vec<Finding> {
     if facts.system.live_restore == Some(true) {
         return Vec::new();
     }
@@ -116,7 +116,7 @@ fn exposing(findings: &[Finding]) -> Vec<String> {
 /// takes docker down (`Some` with none when it does not). `None`, with a note, when docker
 /// cannot be asked: not running (asking would start it), a `--root` tree without `--systemctl`,
 /// or an API that fails.
-pub fn at_risk(
+pub(crate) fn at_risk(
     ctx: &Ctx,
     facts: &Facts,
     findings: &[Finding],
@@ -136,7 +136,9 @@ pub fn at_risk(
     }
     let sm = crate::service::Systemctl::new(ctx.systemctl.clone());
     match sm.show(&[DOCKER]) {
-        Ok(s) if s.first().is_some_and(|u| u.is_active()) => {}
+        Ok(s)
+            if s.first()
+                .is_some_and(super::super::service::UnitState::is_active) => {}
         Ok(_) => {
             notes.push("docker.service is not running: its containers were not asked about (a request would start it)".into());
             return None;

@@ -9,7 +9,7 @@ use crate::units::Propagated;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Default)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// Units whose stop on upgrade is harmful (config `units`, default containerd, docker).
     pub watched_units: Vec<String>,
     /// Every watched package asked about, installed or not.
@@ -23,7 +23,7 @@ pub struct Facts {
 }
 
 #[derive(Debug, Clone)]
-pub struct PackageFacts {
+pub(crate) struct PackageFacts {
     pub name: String,
     /// None when not installed (or the status database could not be read).
     pub version: Option<String>,
@@ -33,17 +33,17 @@ pub struct PackageFacts {
 }
 
 impl PackageFacts {
-    pub fn installed(&self) -> bool {
+    pub(crate) fn installed(&self) -> bool {
         self.state.is_some()
     }
 
-    pub fn script(&self, kind: ScriptKind) -> Option<&ScriptFacts> {
+    pub(crate) fn script(&self, kind: ScriptKind) -> Option<&ScriptFacts> {
         self.scripts.iter().find(|s| s.kind == kind)
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct ScriptFacts {
+pub(crate) struct ScriptFacts {
     pub kind: ScriptKind,
     pub path: PathBuf,
     /// What the script does, or the one-line reason it could not be read.
@@ -54,7 +54,7 @@ pub struct ScriptFacts {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct ScriptReading {
+pub(crate) struct ScriptReading {
     pub text: String,
     /// `crate::scripts::stops_on_upgrade_on` this node: stops of watched units that run on
     /// upgrade (file tests on literal paths answered by the node's files).
@@ -70,29 +70,22 @@ pub struct ScriptReading {
 }
 
 impl ScriptReading {
-    pub fn starts(&self, unit: &str) -> Option<&StartAnswer> {
-        self.starts_on_configure
-            .iter()
-            .find(|(u, _)| u == unit)
-            .map(|(_, a)| a)
-    }
-
     /// The text of 1-based line `n` (empty if out of range).
-    pub fn line(&self, n: usize) -> &str {
+    pub(crate) fn line(&self, n: usize) -> &str {
         self.text.lines().nth(n.wrapping_sub(1)).unwrap_or("")
     }
 }
 
 /// An owned `classify::Answer` for start/restart/try-restart on `configure`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartAnswer {
+pub(crate) enum StartAnswer {
     Yes(Vec<Site>),
     No,
     Unknown(Vec<Unknown>),
 }
 
 #[derive(Debug, Clone)]
-pub struct UnitFacts {
+pub(crate) struct UnitFacts {
     pub name: String,
     /// Loaded and found (Some), no file anywhere (None); the error if it could not be loaded.
     pub found: Result<bool, String>,
@@ -105,7 +98,7 @@ pub struct UnitFacts {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SystemFacts {
+pub(crate) struct SystemFacts {
     /// `"live-restore": true` in etc/docker/daemon.json; None when it could not be read.
     pub live_restore: Option<bool>,
     pub hooks: HookFacts,
@@ -115,7 +108,7 @@ pub struct SystemFacts {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HookFacts {
+pub(crate) struct HookFacts {
     /// etc/apt/apt.conf.d/99zz-docker-upgrade-guard exists and calls our hook.
     pub apt: bool,
     /// etc/dpkg/dpkg.cfg.d/docker-upgrade-guard exists and calls our hook.
@@ -129,13 +122,13 @@ pub struct HookFacts {
 
 impl HookFacts {
     /// Both entry points are in place and the binary they call is there.
-    pub fn guarded(&self) -> bool {
+    pub(crate) fn guarded(&self) -> bool {
         self.apt && self.dpkg && self.binary && self.enabled
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UnattendedFacts {
+pub(crate) struct UnattendedFacts {
     /// The unattended-upgrades package is present (None: status database unreadable).
     pub installed: Option<bool>,
     /// `APT::Periodic::Unattended-Upgrade` is a non-zero number.
@@ -147,7 +140,7 @@ pub struct UnattendedFacts {
 }
 
 impl UnattendedFacts {
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.installed != Some(false) && self.periodic
     }
 }

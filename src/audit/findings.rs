@@ -23,12 +23,12 @@ use crate::dpkg::info::ScriptKind;
 use crate::units::{DepKind, Propagated};
 use serde::Serialize;
 
-pub const LP_DEPENDENCY: &str = "https://bugs.launchpad.net/bugs/1870514";
-pub const LP_DOCKER_PRERM: &str = "https://bugs.launchpad.net/bugs/1906364";
+pub(crate) const LP_DEPENDENCY: &str = "https://bugs.launchpad.net/bugs/1870514";
+pub(crate) const LP_DOCKER_PRERM: &str = "https://bugs.launchpad.net/bugs/1906364";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// The next upgrade stops a watched unit.
     Exposure,
     /// Something that could change the verdict could not be read or decided.
@@ -44,14 +44,14 @@ pub enum Kind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EvidenceLine {
+pub(crate) struct EvidenceLine {
     pub file: String,
     pub line: usize,
     pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AffectedUnit {
+pub(crate) struct AffectedUnit {
     pub unit: String,
     /// Empty when the script stops the unit itself; else the settings that make systemd stop
     /// it too (`BindsTo=containerd.service in /lib/systemd/system/docker.service:4`).
@@ -63,7 +63,7 @@ pub struct AffectedUnit {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub severity: Severity,
     pub kind: Kind,
     pub package: Option<String>,
@@ -119,7 +119,7 @@ const STOPPING_SCRIPTS: &[ScriptKind] =
     &[ScriptKind::Preinst, ScriptKind::Prerm, ScriptKind::Postrm];
 
 /// All findings, most severe first.
-pub fn evaluate(facts: &Facts) -> Vec<Finding> {
+pub(crate) fn evaluate(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for problem in &facts.problems {
         out.push(Finding::bare(
@@ -147,7 +147,7 @@ pub fn evaluate(facts: &Facts) -> Vec<Finding> {
 }
 
 /// CRITICAL > UNKNOWN > WARNING > OK.
-pub fn overall(findings: &[Finding]) -> Severity {
+pub(crate) fn overall(findings: &[Finding]) -> Severity {
     findings
         .iter()
         .map(|f| f.severity)
@@ -604,7 +604,7 @@ fn pulled_in(facts: &Facts, unit: &str) -> Vec<String> {
 }
 
 /// "a", "a and b", "a, b and c".
-pub fn join_and(items: &[String]) -> String {
+pub(crate) fn join_and(items: &[String]) -> String {
     match items {
         [] => "nothing".to_string(),
         [one] => one.clone(),

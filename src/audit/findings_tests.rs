@@ -12,7 +12,7 @@ const DOCKER_PRERM: &str = "#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; th
 fn site(op: UnitOp, units: &[&str], line: usize) -> Site {
     Site {
         op,
-        units: units.iter().map(|s| s.to_string()).collect(),
+        units: units.iter().map(std::string::ToString::to_string).collect(),
         tool: "deb-systemd-invoke".into(),
         lines: (line, line),
         span: 0..0,
@@ -141,7 +141,10 @@ fn focal_units() -> Vec<UnitFacts> {
 
 fn facts(packages: Vec<PackageFacts>, units: Vec<UnitFacts>) -> Facts {
     Facts {
-        watched_units: WATCHED.iter().map(|s| s.to_string()).collect(),
+        watched_units: WATCHED
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
         packages,
         units,
         ..Default::default()
@@ -535,7 +538,13 @@ fn guarded_drops_the_install_hook_remedy() {
 
 #[test]
 fn join_and_reads_like_english() {
-    let s = |v: &[&str]| join_and(&v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+    let s = |v: &[&str]| {
+        join_and(
+            &v.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>(),
+        )
+    };
     assert_eq!(s(&[]), "nothing");
     assert_eq!(s(&["a"]), "a");
     assert_eq!(s(&["a", "b"]), "a and b");

@@ -10,7 +10,7 @@ use crate::scripts::{classify, repair, stops_on_upgrade};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fixed {
+pub(crate) struct Fixed {
     /// For the `+++ fixed <source>` header.
     pub source: String,
     pub text: String,
@@ -18,7 +18,7 @@ pub struct Fixed {
 
 /// What `--against` is: a .deb (with its package name) or a plain script.
 #[derive(Debug, Clone)]
-pub enum Against<'a> {
+pub(crate) enum Against<'a> {
     Deb {
         path: &'a Path,
         package: String,
@@ -31,7 +31,7 @@ pub enum Against<'a> {
 }
 
 /// Opens `--against`. A `.deb` is recognised by its `!<arch>` magic, not its name.
-pub fn open_against(path: &Path) -> anyhow::Result<Against<'_>> {
+pub(crate) fn open_against(path: &Path) -> anyhow::Result<Against<'_>> {
     use std::io::Read;
     let mut magic = Vec::with_capacity(8);
     crate::fsutil::open_nofollow(path)?
@@ -57,7 +57,7 @@ impl Against<'_> {
     /// Whether this applies to `pkg`'s `kind` script: a .deb of that package; a plain file
     /// whose name ends in the script's kind (`prerm`, `docker.io.prerm`), or any harmful
     /// script when the name says no kind.
-    pub fn applies(&self, pkg: &str, kind: ScriptKind) -> bool {
+    pub(crate) fn applies(&self, pkg: &str, kind: ScriptKind) -> bool {
         match self {
             Against::Deb { package, .. } => package == pkg,
             Against::Script { path, .. } => {
@@ -72,7 +72,7 @@ impl Against<'_> {
     }
 }
 
-pub fn fixed_for(
+pub(crate) fn fixed_for(
     root: &Root,
     against: Option<&Against>,
     pkg: &PackageFacts,
@@ -156,9 +156,7 @@ fn cached(
         ));
         return None;
     }
-    let cand = deb::fields(&deb_path)
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_else(|_| "?".to_string());
+    let cand = deb::fields(&deb_path).map_or_else(|_| "?".to_string(), |(_, v)| v.to_string());
     Some(Fixed {
         source: format!(
             "{} {cand} {} ({})",

@@ -2,17 +2,17 @@
 //!
 //! collect (I/O: facts) → findings (pure: severity) → fixed + diff → report → render.
 
-pub mod aptconf;
-pub mod collect;
-pub mod containers;
-pub mod facts;
-pub mod findings;
-pub mod fixed;
-pub mod output;
-pub mod pyre;
-pub mod render;
-pub mod report;
-pub mod system;
+pub(crate) mod aptconf;
+pub(crate) mod collect;
+pub(crate) mod containers;
+pub(crate) mod facts;
+pub(crate) mod findings;
+pub(crate) mod fixed;
+pub(crate) mod output;
+pub(crate) mod pyre;
+pub(crate) mod render;
+pub(crate) mod report;
+pub(crate) mod system;
 
 use crate::ctx::Ctx;
 use facts::Facts;
@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 /// `audit`'s options, checked.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The packages to audit (empty: the config's).
     pub packages: Vec<String>,
     /// The fixed version to diff against: a .deb or a script file.
@@ -37,7 +37,7 @@ pub struct Options {
 
 /// The report's format. The exit code is the same for all four.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
     Nagios,
@@ -50,7 +50,7 @@ pub enum Format {
 /// `Ord`): OK < WARNING < UNKNOWN < CRITICAL. The monitoring-plugin exit code is another
 /// order: [`Severity::exit_code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
+pub(crate) enum Severity {
     Ok,
     Warning,
     Unknown,
@@ -58,7 +58,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Severity::Ok => "OK",
             Severity::Warning => "WARNING",
@@ -68,7 +68,7 @@ impl Severity {
     }
 
     /// The monitoring-plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Severity::Ok => 0,
             Severity::Warning => 1,
@@ -85,9 +85,9 @@ impl serde::Serialize for Severity {
 }
 
 /// `--output FILE` could not be written.
-pub const OUTPUT_FAILED: u8 = 4;
+pub(crate) const OUTPUT_FAILED: u8 = 4;
 
-pub fn run(ctx: &Ctx, args: &Options) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &Options) -> anyhow::Result<ExitCode> {
     let mut notes = Vec::new();
     let config = load_config(ctx, &mut notes);
     if let Some(bad) = args
@@ -153,7 +153,7 @@ pub fn run(ctx: &Ctx, args: &Options) -> anyhow::Result<ExitCode> {
     // A closed pipe (`| head`) is not the audit's failure; the exit code still tells.
     let _ = stdout
         .write_all(printable(&out, args.format).as_bytes())
-        .and_then(|_| stdout.flush());
+        .and_then(|()| stdout.flush());
     Ok(exit_code(args.format, &report))
 }
 

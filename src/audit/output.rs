@@ -13,7 +13,7 @@ use crate::patch::apply::{kill_point, maybe_kill, step_name};
 use crate::root::Root;
 use std::path::Path;
 
-pub fn write(root: &Root, path: &Path, data: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write(root: &Root, path: &Path, data: &[u8]) -> anyhow::Result<()> {
     let kill = kill_point(root);
     let attrs = FileAttrs {
         mode: 0o644,
@@ -21,6 +21,6 @@ pub fn write(root: &Root, path: &Path, data: &[u8]) -> anyhow::Result<()> {
         gid: nix::unistd::getegid().as_raw(),
     };
     crate::fsutil::atomic_write(path, data, attrs, |s| {
-        maybe_kill(kill.as_deref(), step_name(s))
+        maybe_kill(kill.as_deref(), step_name(s));
     })
 }

@@ -153,7 +153,7 @@ fn matches_at(
 }
 
 /// `re.match(pattern, name)`: Some(true/false), or None when the pattern is beyond this subset.
-pub fn prefix_match(pattern: &str, name: &str) -> Option<bool> {
+pub(crate) fn prefix_match(pattern: &str, name: &str) -> Option<bool> {
     let pieces = parse(pattern).filter(|p| p.len() <= MAX_PIECES)?;
     let s: Vec<char> = name.chars().collect();
     Some(matches_at(

@@ -6,10 +6,10 @@ use super::findings::{Finding, Kind};
 use super::Severity;
 use serde::Serialize;
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub schema_version: u32,
     pub tool_version: &'static str,
     pub root: String,
@@ -26,7 +26,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PackageReport {
+pub(crate) struct PackageReport {
     pub name: String,
     pub installed: bool,
     pub version: Option<String>,
@@ -36,7 +36,7 @@ pub struct PackageReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct UnitReport {
+pub(crate) struct UnitReport {
     pub name: String,
     /// None when the unit could not be loaded.
     pub found: Option<bool>,
@@ -47,7 +47,7 @@ pub struct UnitReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SystemReport {
+pub(crate) struct SystemReport {
     pub live_restore: Option<bool>,
     pub hooks: HooksReport,
     pub unattended_upgrades: UnattendedReport,
@@ -56,7 +56,7 @@ pub struct SystemReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct HooksReport {
+pub(crate) struct HooksReport {
     pub installed: bool,
     pub apt: bool,
     pub dpkg: bool,
@@ -65,7 +65,7 @@ pub struct HooksReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct UnattendedReport {
+pub(crate) struct UnattendedReport {
     pub installed: Option<bool>,
     pub enabled: bool,
     pub package_blacklist: Vec<String>,
@@ -73,13 +73,13 @@ pub struct UnattendedReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Excluded {
+pub(crate) struct Excluded {
     pub package: String,
     pub entry: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ScriptDiff {
+pub(crate) struct ScriptDiff {
     pub package: String,
     pub version: Option<String>,
     pub script: String,
@@ -90,7 +90,7 @@ pub struct ScriptDiff {
 }
 
 impl Report {
-    pub fn new(
+    pub(crate) fn new(
         root: &std::path::Path,
         facts: &Facts,
         findings: Vec<Finding>,

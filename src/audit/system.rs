@@ -8,16 +8,16 @@ use crate::fsutil::read_text_nofollow;
 use crate::root::Root;
 use std::path::Path;
 
-pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
-pub const APT_HOOK: &str = "/etc/apt/apt.conf.d/99zz-docker-upgrade-guard";
-pub const DPKG_HOOK: &str = "/etc/dpkg/dpkg.cfg.d/docker-upgrade-guard";
-pub const BINARY: &str = "/usr/sbin/docker-upgrade-guard";
+pub(crate) const DAEMON_JSON: &str = "/etc/docker/daemon.json";
+pub(crate) const APT_HOOK: &str = "/etc/apt/apt.conf.d/99zz-docker-upgrade-guard";
+pub(crate) const DPKG_HOOK: &str = "/etc/dpkg/dpkg.cfg.d/docker-upgrade-guard";
+pub(crate) const BINARY: &str = "/usr/sbin/docker-upgrade-guard";
 const APT_CONF_D: &str = "/etc/apt/apt.conf.d";
 const APT_CONF: &str = "/etc/apt/apt.conf";
 
 /// Reads everything; problems become notes (none of them changes the verdict on its own).
 /// `uu_installed`: whether the unattended-upgrades package is present (None: unknown).
-pub fn collect(root: &Root, packages: &[String], uu_installed: Option<bool>) -> SystemFacts {
+pub(crate) fn collect(root: &Root, packages: &[String], uu_installed: Option<bool>) -> SystemFacts {
     let mut notes = Vec::new();
     let live_restore = live_restore(root, &mut notes);
     let hooks = hooks(root, &mut notes);
@@ -121,7 +121,7 @@ fn apt_conf(root: &Root, notes: &mut Vec<String>) -> Conf {
     let dir = root.path(APT_CONF_D);
     let mut names: Vec<String> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| apt_reads(n))
             .collect(),
@@ -211,7 +211,7 @@ mod tests {
         );
         let pkgs: Vec<String> = ["docker.io", "containerd", "containerd.io", "runc"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         let f = collect(&Root::new(d.path()), &pkgs, Some(true));
         assert!(f.unattended.periodic);

@@ -208,8 +208,7 @@ fn syntax_problem(chunk: &str, first_line: usize, err: &str) -> Problem {
         .split_once(" at '")
         .and_then(|(_, rest)| rest.strip_suffix('\''))
         .filter(|rest| chunk.ends_with(rest))
-        .map(|rest| chunk.len() - rest.len())
-        .unwrap_or(0);
+        .map_or(0, |rest| chunk.len() - rest.len());
     // An error at a line's end (a field name without its ':') belongs to that line.
     let at = if offset > 0 && chunk.as_bytes().get(offset) == Some(&b'\n') {
         offset

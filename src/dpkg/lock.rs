@@ -4,6 +4,8 @@
 //! F_WRLCK), not with flock(2): only the same kind of lock excludes them. Record locks belong
 //! to the process and vanish when it closes *any* descriptor of the file, so nothing else in
 //! this process may open the lock files while a [`DpkgLock`] is alive.
+// unsafe: fcntl record locks on a raw fd, as dpkg takes them; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use anyhow::{anyhow, Context, Result};
 use nix::errno::Errno;

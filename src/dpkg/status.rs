@@ -145,7 +145,7 @@ fn journal_files(admindir: &Path, problems: &mut Vec<String>) -> anyhow::Result<
     files.sort();
     let lens: std::collections::BTreeSet<usize> = files
         .iter()
-        .filter_map(|(_, p)| p.file_name().map(|n| n.len()))
+        .filter_map(|(_, p)| p.file_name().map(std::ffi::OsStr::len))
         .collect();
     if lens.len() > 1 {
         problems.push(format!(

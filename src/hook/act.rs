@@ -12,27 +12,27 @@ use crate::events::{Event, EventKind};
 use crate::service::ServiceManager;
 use std::time::Duration;
 
-pub const DOCKER_SOCK: &str = "/run/docker.sock";
-pub const CONTAINERD_SOCK: &str = "/run/containerd/containerd.sock";
-pub const CONTAINERD: &str = "containerd.service";
-pub const DOCKER: &str = "docker.service";
+pub(crate) const DOCKER_SOCK: &str = "/run/docker.sock";
+pub(crate) const CONTAINERD_SOCK: &str = "/run/containerd/containerd.sock";
+pub(crate) const CONTAINERD: &str = "containerd.service";
+pub(crate) const DOCKER: &str = "docker.service";
 
 /// What to do, decided: the input of [`run`].
-pub struct Plan {
+pub(crate) struct Plan {
     /// containerd was upgraded and kept running the old binary.
     pub containerd: Option<ContainerdStep>,
     /// The stopped units, grouped by cause, in start order.
     pub groups: Vec<GroupStep>,
 }
 
-pub struct ContainerdStep {
+pub(crate) struct ContainerdStep {
     pub change: Change,
     pub decision: Restart,
     /// docker.service was active before the restart (then it must answer after it).
     pub docker_was_active: bool,
 }
 
-pub struct GroupStep {
+pub(crate) struct GroupStep {
     pub group: Group,
     /// The units of the group to start, in order.
     pub to_start: Vec<String>,
@@ -42,7 +42,7 @@ pub struct GroupStep {
 
 /// What was done, step by step (each step was reported when it was done).
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// The units whose start failed: the record keeps them, not to try again in this operation.
     pub failed_starts: Vec<String>,
     /// The lines said, in order.
@@ -51,7 +51,7 @@ pub struct Report {
 
 /// Acts on the plan, in order: containerd first (docker then starts once, on the new
 /// containerd), then each group.
-pub fn run(env: &Env, sm: &dyn ServiceManager, plan: &Plan) -> Report {
+pub(crate) fn run(env: &Env, sm: &dyn ServiceManager, plan: &Plan) -> Report {
     let mut report = Report::default();
     if let Some(c) = &plan.containerd {
         let outcome = match c.decision {
@@ -109,7 +109,11 @@ fn restart_containerd(env: &Env, sm: &dyn ServiceManager, docker_was_active: boo
 
 /// Says what became of containerd; records an event when it was restarted. `outcome`: what
 /// the restart did (None: not restarted). The line said, if any.
-pub fn report_restart(env: &Env, c: &ContainerdStep, outcome: Option<String>) -> Option<String> {
+pub(crate) fn report_restart(
+    env: &Env,
+    c: &ContainerdStep,
+    outcome: Option<String>,
+) -> Option<String> {
     let what = format!(
         "{CONTAINERD} kept running the old binary through the {}",
         c.change.describe()
@@ -149,7 +153,7 @@ pub fn report_restart(env: &Env, c: &ContainerdStep, outcome: Option<String>) ->
 
 /// Says what became of one group (why it stopped, what was started, what was left and why,
 /// whether the daemons answer) and records it as one event. The line said.
-pub fn report_group(
+pub(crate) fn report_group(
     env: &Env,
     g: &GroupStep,
     results: &[(String, anyhow::Result<()>)],

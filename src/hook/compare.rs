@@ -13,14 +13,18 @@ use crate::units::Unit;
 
 /// Did this unit certainly run through the operation: active before and now, with the same
 /// (known) main PID?
-pub fn kept_running(before: Option<&UnitState>, now: Option<&UnitState>) -> bool {
+pub(crate) fn kept_running(before: Option<&UnitState>, now: Option<&UnitState>) -> bool {
     matches!((before, now), (Some(b), Some(n))
         if b.is_active() && n.is_active() && b.main_pid != 0 && b.main_pid == n.main_pid)
 }
 
 /// The facts [`super::decide::decide`] needs about each recorded unit, in the record's order;
 /// the ones only a process can tell (policy-rc.d) are left `false` for the caller to fill in.
-pub fn unit_facts(rec: &Record, now: &[UnitState], changes: &[Change]) -> Vec<(String, UnitFacts)> {
+pub(crate) fn unit_facts(
+    rec: &Record,
+    now: &[UnitState],
+    changes: &[Change],
+) -> Vec<(String, UnitFacts)> {
     rec.units
         .iter()
         .map(|b| {
@@ -43,7 +47,7 @@ pub fn unit_facts(rec: &Record, now: &[UnitState], changes: &[Change]) -> Vec<(S
 
 /// The upgrade `unit` kept running through (the same main PID before and now), if its package
 /// was upgraded (not removed) in this transaction: it still runs the old binary.
-pub fn upgraded_while_running<'a>(
+pub(crate) fn upgraded_while_running<'a>(
     unit: &str,
     rec: &Record,
     changes: &'a [Change],
@@ -60,7 +64,7 @@ pub fn upgraded_while_running<'a>(
 
 /// One group of units stopped for the same reason (one report line).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
+pub(crate) struct Group {
     pub cause: Cause,
     /// In start order.
     pub units: Vec<String>,
@@ -68,7 +72,7 @@ pub struct Group {
 
 /// Groups the `stopped` units by cause, in start order (`units`: the loaded unit files, for
 /// the dependencies).
-pub fn groups(
+pub(crate) fn groups(
     stopped: &[&str],
     rec: &Record,
     changes: &[Change],
@@ -100,7 +104,7 @@ pub fn groups(
 
 /// Why one unit stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cause {
+pub(crate) struct Cause {
     /// The package change that explains it (None: none found).
     pub change: Option<Change>,
     /// Human fragments: `its prerm line 5 stops containerd.service`,
@@ -131,7 +135,7 @@ fn site_text(h: &HarmfulSite) -> String {
 /// `propagate` answers "which units stop when X is stopped" (crate::units::stop_propagation).
 /// `kept_running` says which units certainly did not stop (the same main PID before and now):
 /// a stop cannot have propagated from them, whatever a script or a dependency would suggest.
-pub fn attribute(
+pub(crate) fn attribute(
     unit: &str,
     harmful: &[HarmfulSite],
     changes: &[Change],

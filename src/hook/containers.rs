@@ -28,7 +28,7 @@ const POLICY_GRACE: Duration = Duration::from_secs(5);
 /// would cost a new deserializer in a size-capped binary).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Before {
+pub(crate) struct Before {
     /// Wall-clock seconds when the list was taken: docker went down after this.
     pub taken: u64,
     pub ids: Vec<String>,
@@ -44,7 +44,7 @@ pub struct Before {
 }
 
 impl Before {
-    pub fn new(taken: u64, list: &[Container], not_followed: usize) -> Before {
+    pub(crate) fn new(taken: u64, list: &[Container], not_followed: usize) -> Before {
         let col = |f: fn(&Container) -> &str| list.iter().map(|c| f(c).to_string()).collect();
         Before {
             taken,
@@ -58,7 +58,7 @@ impl Before {
     }
 
     /// The rows (a record whose columns disagree in length yields the complete rows only).
-    pub fn containers(&self) -> Vec<Container> {
+    pub(crate) fn containers(&self) -> Vec<Container> {
         let some = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
         (0..self.ids.len())
             .map_while(|i| {
@@ -76,7 +76,7 @@ impl Before {
 
 /// What became of one container that ran before.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fate {
+pub(crate) enum Fate {
     /// Running now (its restart policy, or docker never stopped it).
     CameBack,
     /// Not running, and it finished while docker was down: the operation took it down.
@@ -92,7 +92,7 @@ pub enum Fate {
 /// Pure: what became of each container of `before`, given the ids running now, what inspecting
 /// the others said (`None`: no such container), and the window `(from, to)` (epoch seconds)
 /// during which docker was down or restarting.
-pub fn compare(
+pub(crate) fn compare(
     before: &[Container],
     running_now: &[String],
     inspected: &[(String, Result<Option<Inspect>, Error>)],
@@ -133,7 +133,7 @@ pub fn compare(
 
 /// `3 of 5 containers came back by their restart policy; 2 did not: web, db` (`None` when
 /// no container that ran before is concerned).
-pub fn summary(fates: &[(Container, Fate)]) -> Option<String> {
+pub(crate) fn summary(fates: &[(Container, Fate)]) -> Option<String> {
     let back = fates.iter().filter(|(_, f)| *f == Fate::CameBack).count();
     let down: Vec<&str> = fates
         .iter()
@@ -174,7 +174,7 @@ fn engine(env: &Env) -> Engine {
 
 /// The pre stage's list, or `None` (docker.service not active: no request is made, so a
 /// stopped docker is never socket-activated; or the API failed: one line says so).
-pub fn before(env: &Env, units: &[UnitState]) -> Option<Before> {
+pub(crate) fn before(env: &Env, units: &[UnitState]) -> Option<Before> {
     if !units.iter().any(|u| u.unit == DOCKER && u.is_active()) {
         return None;
     }
@@ -216,7 +216,7 @@ fn cause(changes: &[Change]) -> Option<&Change> {
 /// The post stage's part, after the units were started again: if docker went down during the
 /// operation (its main PID changed) and answers now, name each container that ran before and
 /// is not running, and start it again if configured.
-pub fn after(env: &Env, sm: &dyn ServiceManager, rec: &Record, changes: &[Change]) {
+pub(crate) fn after(env: &Env, sm: &dyn ServiceManager, rec: &Record, changes: &[Change]) {
     // Switched off, or suspended for this operation (a record from an earlier step may still
     // be open): nothing is asked, nothing started.
     if !env.config.enabled || env.suspended {

@@ -8,7 +8,7 @@ use crate::service::UnitState;
 
 /// Facts about the whole system and this transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct World {
+pub(crate) struct World {
     /// `enabled` in the config.
     pub enabled: bool,
     /// `DOCKER_UPGRADE_GUARD_SUSPEND` is set (non-empty).
@@ -25,7 +25,7 @@ pub struct World {
 
 /// Facts about one watched unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnitFacts {
+pub(crate) struct UnitFacts {
     pub before: Option<UnitState>,
     pub now: Option<UnitState>,
     /// A package shipping this unit was removed or purged in this transaction.
@@ -38,7 +38,7 @@ pub struct UnitFacts {
 
 /// Why a unit is left alone. Each variant is one must-not-start rule (or "nothing to do").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Leave {
+pub(crate) enum Leave {
     /// Not recorded before the operation: we know nothing about it.
     NotRecorded,
     /// Was not running before: the admin's choice, kept.
@@ -64,7 +64,7 @@ pub enum Leave {
 
 impl Leave {
     /// Whether this outcome deserves a line to the admin (a stopped unit we chose not to start).
-    pub fn is_notable(self) -> bool {
+    pub(crate) fn is_notable(self) -> bool {
         !matches!(
             self,
             Leave::NotRecorded | Leave::WasNotActive | Leave::StillActive
@@ -72,7 +72,7 @@ impl Leave {
     }
 
     /// The reason, for the one-line report ("left stopped: ...").
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Leave::NotRecorded => "it was not recorded before the operation",
             Leave::WasNotActive => "it was not running before the operation",
@@ -94,20 +94,21 @@ impl Leave {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Start,
     Leave(Leave),
 }
 
 /// Was this unit stopped by the operation: active before, not active now?
-pub fn stopped(f: &UnitFacts) -> bool {
+#[cfg(test)] // only the tests ask
+pub(crate) fn stopped(f: &UnitFacts) -> bool {
     matches!((&f.before, &f.now), (Some(b), Some(n)) if b.is_active() && !n.is_active())
 }
 
 /// The decision for one unit. Order matters only for which reason is reported: the unit-local
 /// "nothing to do" answers come first (no noise about units that are fine), then the
 /// system-wide rules, then the unit's own rules.
-pub fn decide(world: &World, f: &UnitFacts) -> Decision {
+pub(crate) fn decide(world: &World, f: &UnitFacts) -> Decision {
     use Decision::Leave as L;
     let Some(before) = &f.before else {
         return L(Leave::NotRecorded);
@@ -146,7 +147,7 @@ pub fn decide(world: &World, f: &UnitFacts) -> Decision {
 }
 
 /// Whether the outcome may depend on policy-rc.d: ask it only then (it is a process to run).
-pub fn needs_policy(world: &World, f: &UnitFacts) -> bool {
+pub(crate) fn needs_policy(world: &World, f: &UnitFacts) -> bool {
     let probe = UnitFacts {
         policy_forbids: false,
         ..f.clone()
@@ -176,7 +177,7 @@ fn system_forbids(world: &World) -> Option<Leave> {
 
 /// Facts about a containerd whose package was upgraded in this transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContainerdFacts {
+pub(crate) struct ContainerdFacts {
     /// It ran through the upgrade (the same main PID before and now): the just-in-time guard
     /// spared it, or its postinst only `start`s it. It still runs the old binary.
     pub kept_running: bool,
@@ -188,7 +189,7 @@ pub struct ContainerdFacts {
 
 /// What to do with a containerd that was upgraded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restart {
+pub(crate) enum Restart {
     /// It did not keep running (stopped, or restarted by its package): nothing to say.
     NotNeeded,
     /// A system-wide rule forbids acting (disabled, suspended, no systemd, chroot, shutdown).
@@ -202,7 +203,7 @@ pub enum Restart {
 
 /// The containerd rule. Its restart runs BEFORE docker is started again: docker then starts
 /// once, on the new containerd, instead of being started and then restarted with it.
-pub fn containerd_after_upgrade(world: &World, f: &ContainerdFacts) -> Restart {
+pub(crate) fn containerd_after_upgrade(world: &World, f: &ContainerdFacts) -> Restart {
     if !f.kept_running {
         return Restart::NotNeeded;
     }
@@ -219,7 +220,7 @@ pub fn containerd_after_upgrade(world: &World, f: &ContainerdFacts) -> Restart {
 }
 
 /// Whether the containerd rule's outcome may depend on policy-rc.d: ask it only then.
-pub fn containerd_needs_policy(world: &World, f: &ContainerdFacts) -> bool {
+pub(crate) fn containerd_needs_policy(world: &World, f: &ContainerdFacts) -> bool {
     let probe = ContainerdFacts {
         policy_forbids: false,
         ..*f

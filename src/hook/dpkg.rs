@@ -8,20 +8,20 @@ use crate::dpkg::log::LogEvent;
 use anyhow::Result;
 use std::path::PathBuf;
 
-pub const DPKG_LOG: &str = "/var/log/dpkg.log";
+pub(crate) const DPKG_LOG: &str = "/var/log/dpkg.log";
 
-pub fn log_path(env: &Env) -> PathBuf {
+pub(crate) fn log_path(env: &Env) -> PathBuf {
     env.root.path(DPKG_LOG)
 }
 
 /// dpkg.log's entries written since `rec` was taken (a rotated log is followed).
-pub fn read_since(env: &Env, rec: &Record) -> Result<Vec<LogEvent>> {
+pub(crate) fn read_since(env: &Env, rec: &Record) -> Result<Vec<LogEvent>> {
     crate::dpkg::log::read_since_in(&log_path(env), rec.dpkg_log_file, rec.dpkg_log_offset)
 }
 
 /// What dpkg did to one watched package in this transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub(crate) struct Change {
     pub package: String,
     /// The version before the first action (None: newly installed).
     pub old: Option<String>,
@@ -32,7 +32,7 @@ pub struct Change {
 
 impl Change {
     /// `containerd 1.3.3-0ubuntu2 → 1.3.3-0ubuntu2.1`, `removal of docker.io 20.10`, ...
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (&self.old, &self.new, self.removed) {
             (Some(o), _, true) => format!("removal of {} {o}", self.package),
             (None, _, true) => format!("removal of {}", self.package),
@@ -50,7 +50,7 @@ fn version(v: &Option<String>) -> Option<String> {
 }
 
 /// The watched packages dpkg acted on, in the order dpkg first touched them.
-pub fn changes(events: &[LogEvent], watched: &[String]) -> Vec<Change> {
+pub(crate) fn changes(events: &[LogEvent], watched: &[String]) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::new();
     for ev in events {
         let LogEvent::Action {
@@ -67,17 +67,16 @@ pub fn changes(events: &[LogEvent], watched: &[String]) -> Vec<Change> {
             continue;
         }
         let (old, new) = (version(old), version(new));
-        let entry = match out.iter_mut().position(|c| &c.package == package) {
-            Some(i) => &mut out[i],
-            None => {
-                out.push(Change {
-                    package: package.clone(),
-                    old: old.clone(),
-                    new: None,
-                    removed: false,
-                });
-                out.last_mut().expect("just pushed")
-            }
+        let entry = if let Some(i) = out.iter_mut().position(|c| &c.package == package) {
+            &mut out[i]
+        } else {
+            out.push(Change {
+                package: package.clone(),
+                old: old.clone(),
+                new: None,
+                removed: false,
+            });
+            out.last_mut().expect("just pushed")
         };
         match action.as_str() {
             "install" | "upgrade" => {

@@ -5,25 +5,23 @@
 use super::Env;
 use std::time::Duration;
 
-pub const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+pub(crate) const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 const POLICY_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The kernel's boot id. A `--root` tree shares the kernel (and so the boot) with us, so
 /// this is read from our own `/proc`, not from under the root.
-pub fn boot_id() -> String {
+pub(crate) fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+        .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
 }
 
-pub fn systemd_running(env: &Env) -> bool {
+pub(crate) fn systemd_running(env: &Env) -> bool {
     env.root.path("/run/systemd/system").is_dir()
 }
 
@@ -31,7 +29,7 @@ pub fn systemd_running(env: &Env) -> bool {
 /// a restricted container) this says yes: the other guard, `<root>/run/systemd/system`, is
 /// missing in a chroot, and systemctl in a chroot does not act anyway; wrongly saying "chroot"
 /// would leave docker down.
-pub fn same_root_as_pid1() -> bool {
+pub(crate) fn same_root_as_pid1() -> bool {
     use std::os::unix::fs::MetadataExt;
     match (std::fs::metadata("/proc/1/root"), std::fs::metadata("/")) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
@@ -41,7 +39,7 @@ pub fn same_root_as_pid1() -> bool {
 
 /// `policy-rc.d UNIT ACTION` (as deb-systemd-invoke asks it): exit 101 means forbidden.
 /// No policy-rc.d, or one that fails otherwise, allows (like invoke-rc.d).
-pub fn policy_forbids(env: &Env, unit: &str, action: &str) -> bool {
+pub(crate) fn policy_forbids(env: &Env, unit: &str, action: &str) -> bool {
     let p = env.root.path(POLICY_RC_D);
     use std::os::unix::fs::PermissionsExt;
     match std::fs::metadata(&p) {

@@ -11,18 +11,18 @@
 //!   without apt; inside apt (`DPKG_FRONTEND_LOCKED`) they return at once.
 
 // The flow, in order: pre → snapshot → (dpkg runs) → post → compare → decide → act.
-pub mod act;
-pub mod compare;
-pub mod containers;
-pub mod decide;
-pub mod dpkg;
-pub mod post;
-pub mod pre;
-pub mod snapshot;
+pub(crate) mod act;
+pub(crate) mod compare;
+pub(crate) mod containers;
+pub(crate) mod decide;
+pub(crate) mod dpkg;
+pub(crate) mod post;
+pub(crate) mod pre;
+pub(crate) mod snapshot;
 // What they share: the host's facts, the record, apt's stream.
-pub mod host;
-pub mod state;
-pub mod stream;
+pub(crate) mod host;
+pub(crate) mod state;
+pub(crate) mod stream;
 
 use crate::config::{self, Config};
 use crate::ctx::Ctx;
@@ -33,11 +33,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Set (non-empty) to make every stage do nothing but drain its input.
-pub const SUSPEND_ENV: &str = "DOCKER_UPGRADE_GUARD_SUSPEND";
+pub(crate) const SUSPEND_ENV: &str = "DOCKER_UPGRADE_GUARD_SUSPEND";
 
 /// One line to stderr, prefixed and escaped (it may carry text from a package's files); a
 /// closed stderr is not an error worth dying for.
-pub fn say(msg: &str) {
+pub(crate) fn say(msg: &str) {
     let _ = writeln!(
         std::io::stderr(),
         "docker-upgrade-guard: {}",
@@ -47,7 +47,7 @@ pub fn say(msg: &str) {
 
 /// The stage to run (see the module's doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     AptPkgs,
     AptPost,
     DpkgPre,
@@ -56,14 +56,14 @@ pub enum Stage {
 
 /// `hook`'s options.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub stage: Stage,
     /// Exit non-zero on the tool's own errors (tests only; never in apt's configuration).
     pub strict: bool,
 }
 
 /// Everything a stage needs, gathered once.
-pub struct Env {
+pub(crate) struct Env {
     pub root: Root,
     pub systemctl: Option<PathBuf>,
     pub config: Config,
@@ -76,31 +76,31 @@ pub struct Env {
 
 impl Env {
     /// Time left before the stage's budget runs out (never zero, so a bound is still a bound).
-    pub fn left(&self) -> Duration {
+    pub(crate) fn left(&self) -> Duration {
         self.deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(10))
     }
 
     /// `want`, but no later than the deadline.
-    pub fn bound(&self, want: Duration) -> Duration {
+    pub(crate) fn bound(&self, want: Duration) -> Duration {
         want.min(self.left())
     }
 
     /// How long to wait for another hook's lock: half of what is left (at most 10 s), so
     /// that the stage still ends with its own message before the watchdog's.
-    pub fn lock_deadline(&self) -> Instant {
+    pub(crate) fn lock_deadline(&self) -> Instant {
         Instant::now() + (self.left() / 2).min(Duration::from_secs(10))
     }
 
-    pub fn service_manager(&self) -> crate::service::Systemctl {
+    pub(crate) fn service_manager(&self) -> crate::service::Systemctl {
         let mut s = crate::service::Systemctl::new(self.systemctl.clone());
         s.query_timeout = self.bound(s.query_timeout);
         s
     }
 }
 
-pub fn stage_name(stage: Stage) -> &'static str {
+pub(crate) fn stage_name(stage: Stage) -> &'static str {
     match stage {
         Stage::AptPkgs => "apt-pkgs",
         Stage::AptPost => "apt-post",
@@ -122,12 +122,10 @@ fn effective_root(ctx: &Ctx) -> Root {
             root = Root::new(PathBuf::from(r));
         }
     }
-    if !ctx.admindir_given {
-        if let Some(a) = std::env::var_os("DPKG_ADMINDIR").filter(|v| !v.is_empty()) {
-            root = root.with_admindir(PathBuf::from(a));
-        }
-    } else {
+    if ctx.admindir_given {
         root = root.with_admindir(ctx.root.admindir().to_path_buf());
+    } else if let Some(a) = std::env::var_os("DPKG_ADMINDIR").filter(|v| !v.is_empty()) {
+        root = root.with_admindir(PathBuf::from(a));
     }
     root
 }
@@ -151,6 +149,7 @@ fn read_apt_input() -> anyhow::Result<Vec<u8>> {
             anyhow::bail!("APT_HOOK_INFO_FD={fd} is not open");
         }
         // SAFETY: apt passed us this fd to read; it is open (checked) and nobody else uses it.
+        #[allow(unsafe_code)]
         let f = unsafe { std::fs::File::from_raw_fd(fd) };
         return stream::read_all(f).context("cannot read apt's stream");
     }
@@ -169,6 +168,7 @@ extern "C" fn on_term(_: nix::libc::c_int) {
     );
 }
 
+#[allow(unsafe_code)] // sigaction: the handler only calls async-signal-safe code (children::exit_now)
 fn install_signal_handlers() {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let act = SigAction::new(
@@ -200,7 +200,7 @@ fn start_watchdog(budget: Duration, stage: Stage, strict: bool) {
         });
 }
 
-pub fn run(ctx: &Ctx, args: &Options) -> ExitCode {
+pub(crate) fn run(ctx: &Ctx, args: &Options) -> ExitCode {
     let started = Instant::now();
     install_signal_handlers();
     std::panic::set_hook(Box::new(|info| {

@@ -11,7 +11,7 @@ use crate::config::ContainerdAfterUpgrade;
 use crate::service::ServiceManager;
 use anyhow::Result;
 
-pub fn run(env: &Env) -> Result<()> {
+pub(crate) fn run(env: &Env) -> Result<()> {
     // The cheap path: no record, nothing to do (every operation without a watched package).
     if !state::record_path(&env.root).exists() {
         return Ok(());

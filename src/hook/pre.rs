@@ -24,7 +24,7 @@ fn any_watched_unit_file(env: &Env) -> bool {
 }
 
 /// `DPkg::Pre-Install-Pkgs`: record only when apt is about to touch a watched package.
-pub fn apt_pkgs(env: &Env, stream: &Stream) -> Result<()> {
+pub(crate) fn apt_pkgs(env: &Env, stream: &Stream) -> Result<()> {
     let watched: Vec<_> = stream.touches(&env.config.packages).cloned().collect();
     if watched.is_empty() {
         return Ok(());
@@ -71,7 +71,7 @@ pub fn apt_pkgs(env: &Env, stream: &Stream) -> Result<()> {
 
 /// dpkg's `pre-invoke` outside apt: we do not know which packages will change, so every present
 /// watched package's scripts are read.
-pub fn dpkg_pre(env: &Env) -> Result<()> {
+pub(crate) fn dpkg_pre(env: &Env) -> Result<()> {
     if !systemd_running(env) || !any_watched_unit_file(env) {
         return Ok(());
     }
@@ -82,7 +82,7 @@ pub fn dpkg_pre(env: &Env) -> Result<()> {
 
 /// Did the just-in-time guard rewrite the script this harmful line is in? Matched on the
 /// package name and the script kind exactly; a script it refused to touch was not patched.
-pub fn was_patched(outcomes: &[JitOutcome], h: &HarmfulSite) -> bool {
+pub(crate) fn was_patched(outcomes: &[JitOutcome], h: &HarmfulSite) -> bool {
     outcomes
         .iter()
         .any(|o| o.patched && o.package == h.package && o.kind.name() == h.script)

@@ -11,9 +11,14 @@ use crate::service::ServiceManager;
 use anyhow::{Context, Result};
 
 /// Takes a snapshot (without writing it). `changing`: packages whose installed scripts will run.
-pub fn take(env: &Env, changing: &[String]) -> Result<Record> {
+pub(crate) fn take(env: &Env, changing: &[String]) -> Result<Record> {
     let sm = env.service_manager();
-    let units: Vec<&str> = env.config.units.iter().map(|s| s.as_str()).collect();
+    let units: Vec<&str> = env
+        .config
+        .units
+        .iter()
+        .map(std::string::String::as_str)
+        .collect();
     let states = sm
         .show(&units)
         .context("cannot record the watched units' state; nothing will be started afterwards")?;
@@ -30,7 +35,7 @@ pub fn take(env: &Env, changing: &[String]) -> Result<Record> {
                         .get(p)
                         .filter(|s| s.is_present())
                         .and_then(|s| s.version.as_ref())
-                        .map(|v| v.to_string()),
+                        .map(std::string::ToString::to_string),
                 })
                 .collect();
             // Naming the harmful lines later is a nicety; a fault there must not cost the snapshot.
@@ -75,8 +80,13 @@ pub fn take(env: &Env, changing: &[String]) -> Result<Record> {
 /// The lines of the installed prerm/postrm of `changing` that stop a watched unit on upgrade
 /// (dpkg runs these old scripts; after the upgrade their text is gone).
 fn harmful_sites(env: &Env, db: &StatusDb, changing: &[String]) -> Vec<HarmfulSite> {
-    let pkgs: Vec<&str> = changing.iter().map(|s| s.as_str()).collect();
-    let units: Vec<&str> = env.config.units.iter().map(|s| s.as_str()).collect();
+    let pkgs: Vec<&str> = changing.iter().map(std::string::String::as_str).collect();
+    let units: Vec<&str> = env
+        .config
+        .units
+        .iter()
+        .map(std::string::String::as_str)
+        .collect();
     let scripts = crate::inspect::installed_scripts(
         env.root.admindir(),
         db,
@@ -100,7 +110,11 @@ fn harmful_sites(env: &Env, db: &StatusDb, changing: &[String]) -> Vec<HarmfulSi
                 .unwrap_or_default();
             out.push(HarmfulSite {
                 package: s.package.name.clone(),
-                version: s.package.version.as_ref().map(|v| v.to_string()),
+                version: s
+                    .package
+                    .version
+                    .as_ref()
+                    .map(std::string::ToString::to_string),
                 script: s.kind.name().into(),
                 units: site.units.clone(),
                 first_line: a,
@@ -115,7 +129,7 @@ fn harmful_sites(env: &Env, db: &StatusDb, changing: &[String]) -> Vec<HarmfulSi
 
 /// Writes the snapshot, merged into a fresh open record if one exists (the earlier "before"
 /// wins: an operation in several steps must not forget what ran before its first step).
-pub fn save(env: &Env, rec: Record) -> Result<()> {
+pub(crate) fn save(env: &Env, rec: Record) -> Result<()> {
     let _lock = state::lock(&env.root, env.lock_deadline())?;
     let rec = match state::read(&env.root) {
         Ok(Some(mut old)) => {

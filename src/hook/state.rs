@@ -10,19 +10,19 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub const RUN_DIR: &str = "/run/docker-upgrade-guard";
-pub const RECORD: &str = "txn.json";
+pub(crate) const RUN_DIR: &str = "/run/docker-upgrade-guard";
+pub(crate) const RECORD: &str = "txn.json";
 /// The last closed record, kept for `status` and for a person debugging a night's run.
-pub const LAST: &str = "last.json";
-pub const SCHEMA: u32 = 1;
+pub(crate) const LAST: &str = "last.json";
+pub(crate) const SCHEMA: u32 = 1;
 /// The record is small; anything larger is not ours.
-pub const MAX_RECORD: u64 = 1024 * 1024;
+pub(crate) const MAX_RECORD: u64 = 1024 * 1024;
 
 /// A harmful line found in an installed maintainer script before dpkg replaced it: the text
 /// is gone after the upgrade, so the post stage names it from here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HarmfulSite {
+pub(crate) struct HarmfulSite {
     pub package: String,
     pub version: Option<String>,
     /// `prerm`, `postrm`, `preinst`.
@@ -38,7 +38,7 @@ pub struct HarmfulSite {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PackageVersion {
+pub(crate) struct PackageVersion {
     pub name: String,
     /// `None`: not installed (or only config files left).
     pub version: Option<String>,
@@ -46,7 +46,7 @@ pub struct PackageVersion {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Record {
+pub(crate) struct Record {
     pub schema: u32,
     /// `/proc/sys/kernel/random/boot_id` when the record was made.
     pub boot_id: String,
@@ -87,21 +87,14 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn unit(&self, name: &str) -> Option<&UnitState> {
+    pub(crate) fn unit(&self, name: &str) -> Option<&UnitState> {
         self.units.iter().find(|u| u.unit == name)
-    }
-
-    pub fn package_version(&self, name: &str) -> Option<&str> {
-        self.packages
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| p.version.as_deref())
     }
 
     /// Is this record usable now: same boot, not older than `max_age` seconds, not from the
     /// future. Ages are measured on CLOCK_BOOTTIME (`now.boot`); the boot id rules out
     /// another boot, so a wall-clock step cannot make a fresh record look stale or new.
-    pub fn freshness(&self, boot_id: &str, now: Now, max_age: u64) -> Result<(), String> {
+    pub(crate) fn freshness(&self, boot_id: &str, now: Now, max_age: u64) -> Result<(), String> {
         if self.boot_id != boot_id {
             return Err(format!(
                 "it was made before the last reboot (boot id {})",
@@ -127,7 +120,7 @@ impl Record {
     /// Folds a newer snapshot into this (older, fresh, open) one: the older "before" states and
     /// dpkg.log offset stay (an operation in several steps must not lose what was running
     /// before its first step); what only the newer one knows is added.
-    pub fn merge_newer(&mut self, newer: Record) {
+    pub(crate) fn merge_newer(&mut self, newer: Record) {
         for u in newer.units {
             if self.unit(&u.unit).is_none() {
                 self.units.push(u);
@@ -166,16 +159,15 @@ impl Record {
 
 /// The two clocks a stage reads once: wall time (display) and boot time (freshness).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
+pub(crate) struct Now {
     pub wall: u64,
     pub boot: u64,
 }
 
 impl Now {
-    pub fn read() -> Now {
+    pub(crate) fn read() -> Now {
         let boot = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-            .map(|t| u64::try_from(t.tv_sec()).unwrap_or(0))
-            .unwrap_or(0);
+            .map_or(0, |t| u64::try_from(t.tv_sec()).unwrap_or(0));
         Now {
             wall: super::host::now_secs(),
             boot,
@@ -183,16 +175,16 @@ impl Now {
     }
 }
 
-pub fn run_dir(root: &Root) -> PathBuf {
+pub(crate) fn run_dir(root: &Root) -> PathBuf {
     root.path(RUN_DIR)
 }
 
-pub fn record_path(root: &Root) -> PathBuf {
+pub(crate) fn record_path(root: &Root) -> PathBuf {
     run_dir(root).join(RECORD)
 }
 
 /// Parses a record strictly (unknown fields, wrong schema: errors naming the file).
-pub fn parse(bytes: &[u8], path: &Path) -> Result<Record> {
+pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Record> {
     let rec: Record = serde_json::from_slice(bytes)
         .with_context(|| format!("{} is not a valid transaction record", path.display()))?;
     if rec.schema != SCHEMA {
@@ -224,17 +216,17 @@ fn read_file(root: &Root, name: &str) -> Result<Option<Record>> {
 
 /// The open record, if any. A missing file is `Ok(None)`; a symlink, an oversized or garbled
 /// file is an error naming the file (the caller reports it and sets the file aside).
-pub fn read(root: &Root) -> Result<Option<Record>> {
+pub(crate) fn read(root: &Root) -> Result<Option<Record>> {
     read_file(root, RECORD)
 }
 
 /// Writes the open record atomically (mode 0600 in a 0700 directory owned by us).
-pub fn write(root: &Root, rec: &Record) -> Result<()> {
+pub(crate) fn write(root: &Root, rec: &Record) -> Result<()> {
     write_as(root, RECORD, rec)
 }
 
 /// Writes the outcome of a taken record as `last.json` (for `status` and the next snapshot).
-pub fn write_last(root: &Root, rec: &Record) -> Result<()> {
+pub(crate) fn write_last(root: &Root, rec: &Record) -> Result<()> {
     write_as(root, LAST, rec)
 }
 
@@ -252,7 +244,7 @@ fn write_as(root: &Root, name: &str, rec: &Record) -> Result<()> {
 /// Takes the open record (under the lock): one rename to `last.json`, so that it is acted on at
 /// most once — a post stage killed after this point leaves nothing another one could start
 /// from. A record already gone is not an error.
-pub fn take(root: &Root) -> Result<()> {
+pub(crate) fn take(root: &Root) -> Result<()> {
     let dir = run_dir_fd(root)?;
     match dir.rename(RECORD, LAST) {
         Ok(()) => Ok(()),
@@ -262,7 +254,7 @@ pub fn take(root: &Root) -> Result<()> {
 }
 
 /// Moves an unusable record out of the way (kept as `txn.json.bad` for a person to look at).
-pub fn set_aside(root: &Root) -> Result<()> {
+pub(crate) fn set_aside(root: &Root) -> Result<()> {
     let dir = run_dir_fd(root)?;
     dir.rename(RECORD, "txn.json.bad")
         .with_context(|| format!("cannot move {} aside", dir.join(RECORD).display()))
@@ -270,12 +262,12 @@ pub fn set_aside(root: &Root) -> Result<()> {
 
 /// Held while a stage reads and writes the record: two hooks at once (an admin's `dpkg -i`
 /// beside a stuck apt, a nested call) must not both act on one transaction.
-pub struct Lock {
+pub(crate) struct Lock {
     _flock: nix::fcntl::Flock<std::fs::File>,
 }
 
 /// Takes `<run>/lock`, waiting at most until `deadline`.
-pub fn lock(root: &Root, deadline: std::time::Instant) -> Result<Lock> {
+pub(crate) fn lock(root: &Root, deadline: std::time::Instant) -> Result<Lock> {
     use nix::fcntl::{Flock, FlockArg, OFlag};
     let dir = run_dir_fd(root)?;
     let path = dir.join("lock");
@@ -302,7 +294,7 @@ pub fn lock(root: &Root, deadline: std::time::Instant) -> Result<Lock> {
 }
 
 /// The last closed record (for `status`).
-pub fn read_last(root: &Root) -> Result<Option<Record>> {
+pub(crate) fn read_last(root: &Root) -> Result<Option<Record>> {
     read_file(root, LAST)
 }
 
@@ -337,7 +329,7 @@ pub(crate) mod tests {
         assert!(t.elapsed() < std::time::Duration::from_secs(2));
     }
 
-    pub fn unit(name: &str, active: &str) -> UnitState {
+    pub(crate) fn unit(name: &str, active: &str) -> UnitState {
         UnitState {
             unit: name.into(),
             load_state: "loaded".into(),
@@ -353,7 +345,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn record() -> Record {
+    pub(crate) fn record() -> Record {
         Record {
             schema: SCHEMA,
             boot_id: "b1".into(),

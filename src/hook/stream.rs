@@ -14,12 +14,12 @@ use std::io::Read;
 
 /// Upper bound on what we keep of the stream (apt's configuration dump is some tens of KiB;
 /// the package list of a dist-upgrade a few hundred KiB). The rest is still read, then dropped.
-pub const MAX_STREAM: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_STREAM: usize = 16 * 1024 * 1024;
 
 /// What apt is about to do with one package.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Op {
+pub(crate) enum Op {
     /// Unpack this `.deb` (install, upgrade, downgrade or reinstall, see the versions).
     Unpack(String),
     Configure,
@@ -29,7 +29,7 @@ pub enum Op {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PkgAction {
+pub(crate) struct PkgAction {
     pub name: String,
     /// `None` when not installed (`-`).
     pub old_version: Option<String>,
@@ -44,13 +44,13 @@ pub struct PkgAction {
 impl PkgAction {
     /// The package's installed scripts will run with `upgrade` (or `remove`) before dpkg is done:
     /// it is installed now and this operation replaces or removes it.
-    pub fn replaces_installed(&self) -> bool {
+    pub(crate) fn replaces_installed(&self) -> bool {
         self.old_version.is_some() && matches!(self.op, Op::Unpack(_) | Op::Remove)
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stream {
+pub(crate) struct Stream {
     pub version: u32,
     /// `CommandLine::AsString` from apt's configuration, decoded (who ran apt).
     pub command_line: Option<String>,
@@ -61,7 +61,10 @@ pub struct Stream {
 
 impl Stream {
     /// Names of the packages in the stream that are in `watched`.
-    pub fn touches<'a>(&'a self, watched: &'a [String]) -> impl Iterator<Item = &'a PkgAction> {
+    pub(crate) fn touches<'a>(
+        &'a self,
+        watched: &'a [String],
+    ) -> impl Iterator<Item = &'a PkgAction> {
         self.actions
             .iter()
             .filter(move |a| watched.contains(&a.name))
@@ -69,7 +72,7 @@ impl Stream {
 }
 
 /// Reads `input` to its end (apt must never see a broken pipe), keeping at most [`MAX_STREAM`].
-pub fn read_all(mut input: impl Read) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_all(mut input: impl Read) -> std::io::Result<Vec<u8>> {
     let mut kept = Vec::new();
     let mut buf = [0u8; 64 * 1024];
     loop {
@@ -90,7 +93,7 @@ pub fn read_all(mut input: impl Read) -> std::io::Result<Vec<u8>> {
 /// line names an unwatched package; anything else (another version, a name that does not read)
 /// is left to [`parse`], which says what is wrong. An unwatched package's line is not checked
 /// further: what apt does with it is none of our business.
-pub fn may_touch(bytes: &[u8], watched: &[String]) -> bool {
+pub(crate) fn may_touch(bytes: &[u8], watched: &[String]) -> bool {
     let mut lines = bytes
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
@@ -112,24 +115,25 @@ pub fn may_touch(bytes: &[u8], watched: &[String]) -> bool {
 }
 
 /// Parses a whole stream. Never fails: problems are collected in [`Stream::problems`].
-pub fn parse(bytes: &[u8]) -> Stream {
+pub(crate) fn parse(bytes: &[u8]) -> Stream {
     let text = String::from_utf8_lossy(bytes);
     let mut s = Stream::default();
     let mut lines = text.split('\n').enumerate();
     match lines.next() {
-        Some((_, first)) => match first.trim_end_matches('\r').strip_prefix("VERSION ") {
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(v) => s.version = v,
-                Err(_) => s.problems.push(format!("line 1: bad VERSION {v:?}")),
-            },
-            None => {
+        Some((_, first)) => {
+            if let Some(v) = first.trim_end_matches('\r').strip_prefix("VERSION ") {
+                match v.trim().parse::<u32>() {
+                    Ok(v) => s.version = v,
+                    Err(_) => s.problems.push(format!("line 1: bad VERSION {v:?}")),
+                }
+            } else {
                 s.problems.push(format!(
-                    "line 1: expected \"VERSION 3\", got {:?} (is DPkg::Tools::Options::...::Version \"3\" set?)",
-                    truncate(first)
-                ));
+                "line 1: expected \"VERSION 3\", got {:?} (is DPkg::Tools::Options::...::Version \"3\" set?)",
+                truncate(first)
+            ));
                 return s;
             }
-        },
+        }
         None => return s,
     }
     if s.version != 0 && s.version < 3 {
@@ -176,7 +180,7 @@ fn opt(word: &str) -> Option<String> {
 
 /// Why a package line of apt's stream was not understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineError {
+pub(crate) enum LineError {
     /// A field is missing (which one).
     Missing(&'static str),
     BadName,
@@ -197,7 +201,7 @@ impl std::fmt::Display for LineError {
 
 /// One package line of protocol version 3 (9 fields, separated by single spaces; a `.deb` path
 /// may itself contain spaces, so the last field is the rest of the line).
-pub fn parse_pkg_line(line: &str) -> Result<PkgAction, LineError> {
+pub(crate) fn parse_pkg_line(line: &str) -> Result<PkgAction, LineError> {
     let mut it = line.splitn(9, ' ');
     let mut next = |what: &'static str| {
         it.next()
@@ -259,7 +263,7 @@ fn valid_version(v: &str) -> bool {
 }
 
 /// apt's `%XX` encoding of configuration values (invalid escapes are kept as written).
-pub fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -206,7 +206,7 @@ pub fn replace_checked(
     }
     remove_stale_temps(path);
     fsutil::atomic_write_with_xattrs(path, data, attrs, Some(xattrs), |step| {
-        maybe_kill(kill.as_deref(), step_name(step))
+        maybe_kill(kill.as_deref(), step_name(step));
     })
 }
 
@@ -233,8 +233,7 @@ fn remove_stale_temps(path: &Path) {
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

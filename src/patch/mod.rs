@@ -195,10 +195,10 @@ fn make_plan(root: &Root, packages: &[String], units: &[&str], explicit: bool) -
     }
     let names: Vec<&str> = packages.iter().map(String::as_str).collect();
     if explicit {
-        for n in names
-            .iter()
-            .filter(|n| !db.get(n).is_some_and(|p| p.is_present()))
-        {
+        for n in names.iter().filter(|n| {
+            !db.get(n)
+                .is_some_and(super::dpkg::status::PackageStatus::is_present)
+        }) {
             errln!("docker-upgrade-guard: {n} is not installed; nothing to patch there");
         }
     }

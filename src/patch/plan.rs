@@ -101,7 +101,7 @@ pub fn plan(scripts: &[InstalledScript], watched_units: &[&str], repair: RepairF
                     .package
                     .version
                     .as_ref()
-                    .map(|v| v.to_string())
+                    .map(std::string::ToString::to_string)
                     .unwrap_or_default(),
                 kind: s.kind,
                 path: s.path.clone(),

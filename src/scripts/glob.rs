@@ -2,7 +2,7 @@
 //! [`crate::scripts::classify::Guard::ArgIs`] holds such a pattern; quoted text is escaped.
 
 /// Escapes the pattern characters of a quoted (literal) string.
-pub fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '*' | '?' | '[' | '\\') {
@@ -13,7 +13,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-pub fn matches(pat: &str, s: &str) -> bool {
+pub(super) fn matches(pat: &str, s: &str) -> bool {
     let p: Vec<char> = pat.chars().collect();
     let t: Vec<char> = s.chars().collect();
     match_at(&p, &t)
@@ -44,7 +44,7 @@ type Set = Box<dyn Fn(char) -> bool>;
 /// A bracket expression after its `[`: the set, whether negated, and chars used incl. `]`.
 fn class(p: &[char]) -> Option<(Set, bool, usize)> {
     let mut i = 0;
-    let neg = matches!(p.first(), Some('!') | Some('^'));
+    let neg = matches!(p.first(), Some('!' | '^'));
     if neg {
         i += 1;
     }

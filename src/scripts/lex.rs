@@ -100,7 +100,7 @@ fn is_break(c: u8) -> bool {
     )
 }
 
-impl<'a> Lexer<'a> {
+impl Lexer<'_> {
     fn err<T>(&self, pos: usize, msg: &str) -> Result<T, LexError> {
         Err(LexError {
             pos,
@@ -153,7 +153,7 @@ impl<'a> Lexer<'a> {
             while self.at(d).is_some_and(|c| c.is_ascii_digit()) {
                 d += 1;
             }
-            if d > start && matches!(self.at(d), Some(b'<') | Some(b'>')) {
+            if d > start && matches!(self.at(d), Some(b'<' | b'>')) {
                 self.pos = d;
             }
             if let Some(op) = OPS.iter().find(|op| self.src[self.pos..].starts_with(**op)) {

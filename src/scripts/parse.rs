@@ -211,7 +211,7 @@ impl Parser {
             }
             items.push(self.and_or()?);
             match self.peek().kind {
-                TokKind::Op(";") | TokKind::Op("&") => {
+                TokKind::Op(";" | "&") => {
                     self.bump();
                 }
                 TokKind::Newline => {}

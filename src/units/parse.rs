@@ -37,14 +37,13 @@ pub fn parse_unit_text(text: &str, unit_name: &str) -> Parsed {
         if logical.is_some() && (l.starts_with('#') || l.starts_with(';')) {
             continue;
         }
-        let (start, mut joined) = match logical.take() {
-            Some((start, acc)) => (start, acc + l),
-            None => {
-                if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
-                    continue;
-                }
-                (lineno, l.to_string())
+        let (start, mut joined) = if let Some((start, acc)) = logical.take() {
+            (start, acc + l)
+        } else {
+            if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
+                continue;
             }
+            (lineno, l.to_string())
         };
         if joined.ends_with('\\') {
             joined.pop();

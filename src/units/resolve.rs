@@ -264,7 +264,11 @@ fn read_dir_in_root(root: &Root, virt: &Path, problems: &mut Vec<String>) -> Opt
         return None;
     }
     match std::fs::read_dir(&real) {
-        Ok(rd) => Some(rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect()),
+        Ok(rd) => Some(
+            rd.filter_map(std::result::Result::ok)
+                .map(|e| e.file_name())
+                .collect(),
+        ),
         Err(e) => {
             problems.push(format!("{}: cannot list: {e}", real.display()));
             None

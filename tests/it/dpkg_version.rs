@@ -60,7 +60,7 @@ fn version(rng: &mut Rng) -> String {
     }
     if rng.chance(60) || s.contains('-') {
         s.push('-');
-        for i in 0..1 + rng.below(4) {
+        for i in 0..=rng.below(4) {
             let piece = rng.pick(REVISION);
             let _ = i;
             s += piece;

@@ -14,25 +14,25 @@ use crate::support::{ok, shapes, AptRoot, Deb, TestRoot};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-pub const C1: &str = "1.3.3-0ubuntu2";
-pub const C2: &str = "1.3.3-0ubuntu2.1";
-pub const D1: &str = "19.03.8-0ubuntu1";
-pub const D2: &str = "19.03.8-0ubuntu1.1";
+pub(crate) const C1: &str = "1.3.3-0ubuntu2";
+pub(crate) const C2: &str = "1.3.3-0ubuntu2.1";
+pub(crate) const D1: &str = "19.03.8-0ubuntu1";
+pub(crate) const D2: &str = "19.03.8-0ubuntu1.1";
 
-pub fn containerd(v: &str) -> Deb {
+pub(crate) fn containerd(v: &str) -> Deb {
     shapes::containerd_deb(v)
 }
 
-pub fn docker(v: &str) -> Deb {
+pub(crate) fn docker(v: &str) -> Deb {
     shapes::docker_deb(v, shapes::DOCKER_PRERM_ALWAYS_STOP)
 }
 
-pub const CONTAINERD_PID: u64 = 501;
-pub const DOCKER_PID: u64 = 502;
+pub(crate) const CONTAINERD_PID: u64 = 501;
+pub(crate) const DOCKER_PID: u64 = 502;
 
 /// A running focal-shaped node, with main PIDs (so that "kept running the old binary" and
 /// "docker was not restarted" can be told from the stand-in's state).
-pub fn node_units() -> serde_json::Value {
+pub(crate) fn node_units() -> serde_json::Value {
     let mut u = shapes::focal_units();
     u["containerd.service"]["main_pid"] = CONTAINERD_PID.into();
     u["docker.service"]["main_pid"] = DOCKER_PID.into();
@@ -41,7 +41,7 @@ pub fn node_units() -> serde_json::Value {
 
 /// A temp root whose apt sees a file repository holding `debs`, with the shipped apt snippet
 /// installed; `config` is written as the tool's config.toml.
-pub fn apt_root(debs: &[Deb], config: &str) -> AptRoot {
+pub(crate) fn apt_root(debs: &[Deb], config: &str) -> AptRoot {
     let t = TestRoot::new();
     t.set_units(&node_units());
     t.write("/etc/docker-upgrade-guard/config.toml", config);
@@ -52,7 +52,7 @@ pub fn apt_root(debs: &[Deb], config: &str) -> AptRoot {
 
 impl AptRoot {
     /// `apt-get install` of exact versions; returns everything apt and the hooks printed.
-    pub fn install(&self, pins: &[(&str, &str)]) -> String {
+    pub(crate) fn install(&self, pins: &[(&str, &str)]) -> String {
         let args: Vec<String> = pins.iter().map(|(p, v)| format!("{p}={v}")).collect();
         let mut all = vec!["install"];
         all.extend(args.iter().map(String::as_str));
@@ -60,19 +60,19 @@ impl AptRoot {
     }
 
     /// The node as the tests start it: containerd C1 and docker.io D1 installed, all running.
-    pub fn installed_v1(&self) {
+    pub(crate) fn installed_v1(&self) {
         self.install(&[("containerd", C1), ("docker.io", D1)]);
         self.t.set_units(&node_units());
         self.t.clear_calls();
     }
 
-    pub fn main_pid(&self, unit: &str) -> u64 {
+    pub(crate) fn main_pid(&self, unit: &str) -> u64 {
         self.t.state()["units"][unit]["main_pid"]
             .as_u64()
             .unwrap_or(0)
     }
 
-    pub fn tool_lines(out: &str) -> Vec<&str> {
+    pub(crate) fn tool_lines(out: &str) -> Vec<&str> {
         out.lines()
             .filter(|l| l.starts_with("docker-upgrade-guard: "))
             .collect()
@@ -80,7 +80,7 @@ impl AptRoot {
 }
 
 /// What the stand-in did (its indented lines): `stopped docker.service (BindsTo=...)`, ...
-pub fn did(t: &TestRoot) -> Vec<String> {
+pub(crate) fn did(t: &TestRoot) -> Vec<String> {
     t.calls()
         .lines()
         .filter_map(|l| l.strip_prefix("  "))
@@ -89,7 +89,7 @@ pub fn did(t: &TestRoot) -> Vec<String> {
 }
 
 /// The verb of one systemctl call logged by the stand-in (`--no-ask-password restart -- x`).
-pub fn verb(call: &str) -> &str {
+pub(crate) fn verb(call: &str) -> &str {
     if call.starts_with(' ') {
         return "";
     }
@@ -99,7 +99,7 @@ pub fn verb(call: &str) -> &str {
 }
 
 /// GET /_ping on the stand-in's docker socket, as a client would.
-pub fn ping(t: &TestRoot) -> Result<String, String> {
+pub(crate) fn ping(t: &TestRoot) -> Result<String, String> {
     let mut s = std::os::unix::net::UnixStream::connect(t.path().join("run/docker.sock"))
         .map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))

@@ -41,7 +41,7 @@ fn started(t: &TestRoot) -> Vec<String> {
     t.calls()
         .lines()
         .filter_map(|l| l.strip_prefix("  started "))
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect()
 }
 

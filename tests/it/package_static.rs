@@ -16,14 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn static_bin() -> PathBuf {
-    let path = match std::env::var_os("DOCKER_UPGRADE_GUARD_STATIC_BIN") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-            target.join("x86_64-unknown-linux-gnu/release/docker-upgrade-guard")
-        }
+    let path = if let Some(p) = std::env::var_os("DOCKER_UPGRADE_GUARD_STATIC_BIN") {
+        PathBuf::from(p)
+    } else {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+            PathBuf::from,
+        );
+        target.join("x86_64-unknown-linux-gnu/release/docker-upgrade-guard")
     };
     assert!(
         path.is_file(),

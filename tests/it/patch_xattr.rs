@@ -1,6 +1,8 @@
 //! `patch` and `patch --revert` keep a script's extended attributes: the patched file carries
 //! every xattr of the original (user.*, trusted.*, security.* where the kernel lets root set
 //! it), the backup records them, and the reverted file has exactly the original's.
+// unsafe: libc calls the test needs to set up (xattrs, a raw kill); the crate denies it elsewhere.
+#![allow(unsafe_code)]
 
 use docker_upgrade_guard::dpkg::info::ScriptKind;
 use docker_upgrade_guard::patch::apply;

@@ -72,8 +72,7 @@ fn dash_ok(text: &str) -> bool {
     std::process::Command::new("/bin/dash")
         .args(["-n", "-c", text])
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+        .is_ok_and(|o| o.status.success())
 }
 
 fn script() -> impl Strategy<Value = String> {

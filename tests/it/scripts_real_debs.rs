@@ -29,8 +29,7 @@ fn apt_download(pkg: &str, dir: &Path) -> bool {
         .args(["download", pkg])
         .current_dir(dir)
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+        .is_ok_and(|o| o.status.success())
 }
 
 /// The cached `.deb` of `pkg`, downloaded with the machine's apt sources if missing (into a

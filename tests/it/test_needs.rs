@@ -83,7 +83,7 @@ fn literals_after(text: &str, pat: &str, not_after: &str) -> Vec<String> {
             continue;
         }
         let rest = text[from..].trim_start();
-        let rest = rest.strip_prefix('[').map(str::trim_start).unwrap_or(rest);
+        let rest = rest.strip_prefix('[').map_or(rest, str::trim_start);
         if let Some(lit) = rest.strip_prefix('"') {
             if let Some(end) = lit.find('"') {
                 if is_command_word(&lit[..end]) {
@@ -399,7 +399,7 @@ fn problems(
             None if commands.contains(cmd) || !whence.iter().all(|w| SHELL_SCRIPTS.contains(w)) => {
                 out.push(format!(
                     "{cmd} (used by {whence:?}) is not installed on this machine"
-                ))
+                ));
             }
             None => {}
         }

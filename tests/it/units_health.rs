@@ -72,11 +72,7 @@ fn status_500_and_garbage_are_errors() {
     let err = wait_docker(&sock(&d), Duration::from_millis(600))
         .unwrap_err()
         .to_string();
-    assert!(
-        t.elapsed() < Duration::from_millis(2000),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert!(
         err.contains("within 0.6 s") && err.contains("not HTTP"),
         "{err}"
@@ -108,7 +104,7 @@ fn a_server_that_never_answers_times_out() {
     assert!(wait_docker(&sock(&d), Duration::from_millis(700)).is_err());
     let took = t.elapsed();
     assert!(
-        took >= Duration::from_millis(690) && took < Duration::from_millis(2000),
+        took >= Duration::from_millis(690) && took < Duration::from_secs(2),
         "{took:?}"
     );
 }

@@ -30,7 +30,7 @@ fn active(sc: &Systemctl) -> Vec<bool> {
     sc.show(&UNITS)
         .unwrap()
         .iter()
-        .map(|s| s.is_active())
+        .map(docker_upgrade_guard::service::UnitState::is_active)
         .collect()
 }
 

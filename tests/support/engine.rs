@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
-pub struct Ctr {
+pub(crate) struct Ctr {
     pub id: String,
     pub name: String,
     pub image: String,
@@ -28,7 +28,7 @@ pub struct Ctr {
 
 impl Ctr {
     /// A running container; its id is derived from the name.
-    pub fn new(name: &str, image: &str, policy: &str) -> Ctr {
+    pub(crate) fn new(name: &str, image: &str, policy: &str) -> Ctr {
         Ctr {
             id: id_for(name),
             name: name.into(),
@@ -40,7 +40,7 @@ impl Ctr {
         }
     }
 
-    pub fn stopped_at(mut self, finished: &str) -> Ctr {
+    pub(crate) fn stopped_at(mut self, finished: &str) -> Ctr {
         self.running = false;
         self.finished_at = finished.into();
         self
@@ -48,16 +48,16 @@ impl Ctr {
 }
 
 /// A 64-hex-digit id made from a name (stable, distinct for distinct names in practice).
-pub fn id_for(name: &str) -> String {
+pub(crate) fn id_for(name: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in name.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
     }
-    format!("{:016x}", h).repeat(4)
+    format!("{h:016x}").repeat(4)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Normal,
     /// Waits this long before answering.
     Slow(Duration),
@@ -70,7 +70,7 @@ pub enum Mode {
 }
 
 #[derive(Debug)]
-pub struct State {
+pub(crate) struct State {
     pub containers: Vec<Ctr>,
     pub mode: Mode,
     pub connections: usize,
@@ -82,7 +82,7 @@ pub struct State {
     last_pid: Option<u64>,
 }
 
-pub struct StandIn {
+pub(crate) struct StandIn {
     pub path: PathBuf,
     pub state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
@@ -90,7 +90,7 @@ pub struct StandIn {
 
 impl StandIn {
     /// Serves `path` (its directory is created) with `containers`.
-    pub fn serve(path: &Path, containers: Vec<Ctr>) -> StandIn {
+    pub(crate) fn serve(path: &Path, containers: Vec<Ctr>) -> StandIn {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path).unwrap();
@@ -125,25 +125,25 @@ impl StandIn {
     }
 
     /// Behaves like dockerd under the systemctl stand-in whose state file is `state_json`.
-    pub fn follow_systemctl(&self, state_json: &Path) {
+    pub(crate) fn follow_systemctl(&self, state_json: &Path) {
         let mut s = self.state.lock().unwrap();
         s.last_pid = docker_pid(state_json);
         s.systemctl_state = Some(state_json.to_path_buf());
     }
 
-    pub fn set_mode(&self, m: Mode) {
+    pub(crate) fn set_mode(&self, m: Mode) {
         self.state.lock().unwrap().mode = m;
     }
 
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.state.lock().unwrap().connections
     }
 
-    pub fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
 
-    pub fn container(&self, name: &str) -> Ctr {
+    pub(crate) fn container(&self, name: &str) -> Ctr {
         let s = self.state.lock().unwrap();
         s.containers
             .iter()

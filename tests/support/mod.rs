@@ -3,21 +3,21 @@
 //!
 //! Used by every module of the integration crate as `crate::support`.
 
-pub mod engine;
+pub(crate) mod engine;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_docker-upgrade-guard");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_docker-upgrade-guard");
 
-pub fn support_dir() -> PathBuf {
+pub(crate) fn support_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support")
 }
 
 /// A package to build with `dpkg-deb --build`.
 #[derive(Debug, Clone)]
-pub struct Deb {
+pub(crate) struct Deb {
     pub name: String,
     pub version: String,
     pub scripts: Vec<(String, String)>,
@@ -25,7 +25,7 @@ pub struct Deb {
 }
 
 impl Deb {
-    pub fn new(name: &str, version: &str) -> Deb {
+    pub(crate) fn new(name: &str, version: &str) -> Deb {
         Deb {
             name: name.into(),
             version: version.into(),
@@ -35,20 +35,20 @@ impl Deb {
     }
 
     /// A maintainer script (`prerm`, `postinst`, ...), written with mode 0755.
-    pub fn script(mut self, kind: &str, text: &str) -> Deb {
+    pub(crate) fn script(mut self, kind: &str, text: &str) -> Deb {
         self.scripts.push((kind.into(), text.into()));
         self
     }
 
     /// A file shipped by the package (`/lib/systemd/system/docker.service`, ...).
-    pub fn file(mut self, path: &str, text: &str) -> Deb {
+    pub(crate) fn file(mut self, path: &str, text: &str) -> Deb {
         self.files
             .push((path.trim_start_matches('/').into(), text.into()));
         self
     }
 
     /// Builds `<out>/<name>_<version>_all.deb` and returns its path.
-    pub fn build(&self, out: &Path) -> PathBuf {
+    pub(crate) fn build(&self, out: &Path) -> PathBuf {
         let tree = tempfile::tempdir().unwrap();
         let debian = tree.path().join("DEBIAN");
         std::fs::create_dir_all(&debian).unwrap();
@@ -93,12 +93,12 @@ impl Deb {
 
 /// A temp root with an empty dpkg database, driven by the real `dpkg --root`, with the
 /// recording `systemctl` stand-in in `<root>/fakebin/` (first on the maintainer scripts' PATH).
-pub struct TestRoot {
+pub(crate) struct TestRoot {
     pub dir: tempfile::TempDir,
 }
 
 impl TestRoot {
-    pub fn new() -> TestRoot {
+    pub(crate) fn new() -> TestRoot {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
         for d in [
@@ -131,16 +131,16 @@ impl TestRoot {
         t
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn systemctl(&self) -> PathBuf {
+    pub(crate) fn systemctl(&self) -> PathBuf {
         self.path().join("fakebin/systemctl")
     }
 
     /// Replaces the stand-in's whole state (see tests/support/fake-systemctl).
-    pub fn set_state(&self, state: &serde_json::Value) {
+    pub(crate) fn set_state(&self, state: &serde_json::Value) {
         std::fs::write(
             self.path().join("fakebin/state.json"),
             serde_json::to_vec_pretty(state).unwrap(),
@@ -150,7 +150,7 @@ impl TestRoot {
 
     /// Sets the stand-in's units; docker's `/_ping` is served on `<root>/run/docker.sock` and
     /// containerd's socket accepts on `<root>/run/containerd/containerd.sock` while they run.
-    pub fn set_units(&self, units: &serde_json::Value) {
+    pub(crate) fn set_units(&self, units: &serde_json::Value) {
         self.set_state(&serde_json::json!({
             "units": units,
             "docker_sock": self.path().join("run/docker.sock"),
@@ -158,29 +158,29 @@ impl TestRoot {
         }));
     }
 
-    pub fn state(&self) -> serde_json::Value {
+    pub(crate) fn state(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.path().join("fakebin/state.json")).unwrap())
             .unwrap()
     }
 
-    pub fn is_active(&self, unit: &str) -> bool {
+    pub(crate) fn is_active(&self, unit: &str) -> bool {
         self.state()["units"][unit]["active"]
             .as_bool()
             .unwrap_or(false)
     }
 
     /// Every systemctl call so far, one per line; indented lines are what the stand-in did.
-    pub fn calls(&self) -> String {
+    pub(crate) fn calls(&self) -> String {
         std::fs::read_to_string(self.path().join("fakebin/calls.log")).unwrap_or_default()
     }
 
-    pub fn clear_calls(&self) {
+    pub(crate) fn clear_calls(&self) {
         let _ = std::fs::remove_file(self.path().join("fakebin/calls.log"));
     }
 
     /// Runs the real dpkg on this root. `hooks` adds `--pre-invoke`/`--post-invoke` running
     /// our binary's dpkg stages with the stand-in systemctl.
-    pub fn dpkg(&self, args: &[&str], hooks: bool) -> Output {
+    pub(crate) fn dpkg(&self, args: &[&str], hooks: bool) -> Output {
         let mut cmd = Command::new("dpkg");
         cmd.arg(format!("--root={}", self.path().display()))
             .arg(format!(
@@ -208,7 +208,7 @@ impl TestRoot {
     }
 
     /// PATH for maintainer scripts: the stand-ins first.
-    pub fn script_path(&self) -> String {
+    pub(crate) fn script_path(&self) -> String {
         format!(
             "{}:/usr/sbin:/usr/bin:/sbin:/bin",
             self.path().join("fakebin").display()
@@ -216,7 +216,7 @@ impl TestRoot {
     }
 
     /// Runs our binary with `--root` this root and the stand-in systemctl.
-    pub fn tool(&self, args: &[&str]) -> Output {
+    pub(crate) fn tool(&self, args: &[&str]) -> Output {
         Command::new(BIN)
             .arg("--root")
             .arg(self.path())
@@ -231,7 +231,7 @@ impl TestRoot {
     /// Installs the shipped apt hooks (hooks/apt.conf and hooks/apt-pkgs-hook) under this root,
     /// with the binary replaced by a wrapper that confines the tool to this root and the
     /// stand-in systemctl, and the wrapper's path re-rooted. For apt run with `Dir` = this root.
-    pub fn install_apt_hooks(&self) {
+    pub(crate) fn install_apt_hooks(&self) {
         let r = self.path();
         let wrapper = r.join("fakebin/docker-upgrade-guard");
         std::fs::write(
@@ -274,7 +274,7 @@ impl TestRoot {
         .unwrap();
     }
 
-    pub fn write(&self, abs: &str, text: &str) {
+    pub(crate) fn write(&self, abs: &str, text: &str) {
         let p = self.path().join(abs.trim_start_matches('/'));
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
@@ -291,7 +291,7 @@ impl Default for TestRoot {
 /// the root, apt runs dpkg with `--root` and the stand-ins first on `DPkg::Path` (apt resets
 /// dpkg's PATH to it), and the only source is a `[trusted=yes]` file repository in
 /// `<root>/repo` indexed with `apt-ftparchive` (apt-utils).
-pub struct AptRoot {
+pub(crate) struct AptRoot {
     pub t: TestRoot,
     /// The apt.conf given as `APT_CONFIG`.
     pub config: PathBuf,
@@ -299,7 +299,7 @@ pub struct AptRoot {
 
 impl AptRoot {
     /// `hooks`: install the shipped apt hooks (see [`TestRoot::install_apt_hooks`]).
-    pub fn new(t: TestRoot, hooks: bool) -> AptRoot {
+    pub(crate) fn new(t: TestRoot, hooks: bool) -> AptRoot {
         let r = t.path().to_path_buf();
         for d in [
             "etc/apt/apt.conf.d",
@@ -341,7 +341,7 @@ impl AptRoot {
     }
 
     /// Adds `debs` to the repository and runs `apt-get update`.
-    pub fn publish(&self, debs: &[Deb]) {
+    pub(crate) fn publish(&self, debs: &[Deb]) {
         let repo = self.t.path().join("repo");
         for d in debs {
             d.build(&repo);
@@ -356,7 +356,7 @@ impl AptRoot {
         ok(&self.apt(&["update"]));
     }
 
-    pub fn apt(&self, args: &[&str]) -> Output {
+    pub(crate) fn apt(&self, args: &[&str]) -> Output {
         Command::new("apt-get")
             .args(["-y", "-q"])
             .args(args)
@@ -372,10 +372,10 @@ impl AptRoot {
 
 /// A child that holds an fcntl write lock on `path` (Python's lockf is fcntl F_SETLK, like
 /// dpkg's) until its stdin closes.
-pub struct LockHolder(pub std::process::Child);
+pub(crate) struct LockHolder(pub std::process::Child);
 
 impl LockHolder {
-    pub fn new(path: &std::path::Path) -> LockHolder {
+    pub(crate) fn new(path: &std::path::Path) -> LockHolder {
         let mut child = std::process::Command::new("/usr/bin/python3")
             .args([
                 "-c",
@@ -408,7 +408,7 @@ impl Drop for LockHolder {
     }
 }
 
-pub fn ok(o: &Output) -> String {
+pub(crate) fn ok(o: &Output) -> String {
     assert!(
         o.status.success(),
         "failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
@@ -424,21 +424,21 @@ pub fn ok(o: &Output) -> String {
 }
 
 /// The focal-era shapes, for the tests of several areas.
-pub mod shapes {
+pub(crate) mod shapes {
     /// containerd 1.3.3-0ubuntu2's prerm: debhelper compat 9 `dh_systemd_start` without -r.
-    pub const CONTAINERD_PRERM_ALWAYS_STOP: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n\tdeb-systemd-invoke stop 'containerd.service' >/dev/null || true\nfi\n# End automatically added section\n";
+    pub(crate) const CONTAINERD_PRERM_ALWAYS_STOP: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n\tdeb-systemd-invoke stop 'containerd.service' >/dev/null || true\nfi\n# End automatically added section\n";
     /// Its postinst: only `start`.
-    pub const CONTAINERD_POSTINST_START: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n\tsystemctl --system daemon-reload >/dev/null || true\n\tdeb-systemd-invoke start 'containerd.service' >/dev/null || true\nfi\n# End automatically added section\n";
+    pub(crate) const CONTAINERD_POSTINST_START: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n\tsystemctl --system daemon-reload >/dev/null || true\n\tdeb-systemd-invoke start 'containerd.service' >/dev/null || true\nfi\n# End automatically added section\n";
     /// docker.io 19.03.x's prerm (LP: #1906364): stops docker on every call.
-    pub const DOCKER_PRERM_ALWAYS_STOP: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n\tdeb-systemd-invoke stop 'docker.service' 'docker.socket' >/dev/null || true\nfi\n# End automatically added section\n# Automatically added by dh_installinit/12.10ubuntu1\nif [ -x \"/etc/init.d/docker\" ] && [ \"$1\" = remove ]; then\n\tinvoke-rc.d docker stop || exit 1\nfi\n# End automatically added section\n";
+    pub(crate) const DOCKER_PRERM_ALWAYS_STOP: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ]; then\n\tdeb-systemd-invoke stop 'docker.service' 'docker.socket' >/dev/null || true\nfi\n# End automatically added section\n# Automatically added by dh_installinit/12.10ubuntu1\nif [ -x \"/etc/init.d/docker\" ] && [ \"$1\" = remove ]; then\n\tinvoke-rc.d docker stop || exit 1\nfi\n# End automatically added section\n";
     /// The fixed shape: stop only on remove.
-    pub const DOCKER_PRERM_REMOVE_ONLY: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ] && [ \"$1\" = remove ]; then\n\tdeb-systemd-invoke stop 'docker.service' 'docker.socket' >/dev/null || true\nfi\n# End automatically added section\n";
-    pub const DOCKER_SERVICE_BINDSTO: &str = "[Unit]\nDescription=Docker Application Container Engine\nAfter=network-online.target docker.socket firewalld.service containerd.service\nWants=network-online.target\nRequires=docker.socket\nBindsTo=containerd.service\n\n[Service]\nType=notify\nExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n";
-    pub const DOCKER_SOCKET: &str = "[Unit]\nDescription=Docker Socket for the API\nPartOf=docker.service\n\n[Socket]\nListenStream=/run/docker.sock\nSocketMode=0660\n\n[Install]\nWantedBy=sockets.target\n";
-    pub const CONTAINERD_SERVICE: &str = "[Unit]\nDescription=containerd container runtime\nAfter=network.target local-fs.target\n\n[Service]\nExecStart=/usr/bin/containerd\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n";
+    pub(crate) const DOCKER_PRERM_REMOVE_ONLY: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ -d \"$DPKG_ROOT/run/systemd/system\" ] && [ \"$1\" = remove ]; then\n\tdeb-systemd-invoke stop 'docker.service' 'docker.socket' >/dev/null || true\nfi\n# End automatically added section\n";
+    pub(crate) const DOCKER_SERVICE_BINDSTO: &str = "[Unit]\nDescription=Docker Application Container Engine\nAfter=network-online.target docker.socket firewalld.service containerd.service\nWants=network-online.target\nRequires=docker.socket\nBindsTo=containerd.service\n\n[Service]\nType=notify\nExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n";
+    pub(crate) const DOCKER_SOCKET: &str = "[Unit]\nDescription=Docker Socket for the API\nPartOf=docker.service\n\n[Socket]\nListenStream=/run/docker.sock\nSocketMode=0660\n\n[Install]\nWantedBy=sockets.target\n";
+    pub(crate) const CONTAINERD_SERVICE: &str = "[Unit]\nDescription=containerd container runtime\nAfter=network.target local-fs.target\n\n[Service]\nExecStart=/usr/bin/containerd\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n";
 
     /// containerd 1.3.3-0ubuntu2's shape: always-stop prerm, start-only postinst.
-    pub fn containerd_deb(version: &str) -> super::Deb {
+    pub(crate) fn containerd_deb(version: &str) -> super::Deb {
         super::Deb::new("containerd", version)
             .script("prerm", CONTAINERD_PRERM_ALWAYS_STOP)
             .script("postinst", CONTAINERD_POSTINST_START)
@@ -447,7 +447,7 @@ pub mod shapes {
 
     /// docker.io with `prerm` and focal's units (docker.service BindsTo=containerd.service,
     /// docker.socket PartOf=docker.service), and no postinst: nothing in it starts docker.
-    pub fn docker_deb(version: &str, prerm: &str) -> super::Deb {
+    pub(crate) fn docker_deb(version: &str, prerm: &str) -> super::Deb {
         super::Deb::new("docker.io", version)
             .script("prerm", prerm)
             .file("/lib/systemd/system/docker.service", DOCKER_SERVICE_BINDSTO)
@@ -455,7 +455,7 @@ pub mod shapes {
     }
 
     /// The stand-in's units for a running focal-shaped node.
-    pub fn focal_units() -> serde_json::Value {
+    pub(crate) fn focal_units() -> serde_json::Value {
         serde_json::json!({
             "containerd.service": {"active": true, "load": "loaded", "file_state": "enabled"},
             "docker.socket": {"active": true, "load": "loaded", "file_state": "enabled",

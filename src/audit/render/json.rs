@@ -2,7 +2,7 @@
 
 use crate::audit::report::Report;
 
-pub fn render(r: &Report) -> String {
+pub(crate) fn render(r: &Report) -> String {
     // Serialising plain data with string keys cannot fail; keep a line if it ever does.
     let mut s = serde_json::to_string_pretty(r).unwrap_or_else(|e| {
         let v = crate::audit::report::SCHEMA_VERSION;

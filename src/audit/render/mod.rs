@@ -1,7 +1,7 @@
 //! The output formats of one [`Report`](super::report::Report).
 
-pub mod json;
-pub mod nagios;
-pub mod npd;
-pub mod prometheus;
-pub mod text;
+pub(crate) mod json;
+pub(crate) mod nagios;
+pub(crate) mod npd;
+pub(crate) mod prometheus;
+pub(crate) mod text;

@@ -12,7 +12,7 @@ fn clean(s: &str) -> String {
 
 /// The verdict in one line (without the state word): the worst finding, or what is installed.
 /// Also the message of `--format npd`.
-pub fn headline(r: &Report) -> String {
+pub(crate) fn headline(r: &Report) -> String {
     match r.findings.iter().find(|f| f.severity == r.severity) {
         Some(f) if r.severity != Severity::Ok => {
             let mut t = match (&f.package, &f.script) {
@@ -54,7 +54,7 @@ pub fn headline(r: &Report) -> String {
     }
 }
 
-pub fn render(r: &Report) -> String {
+pub(crate) fn render(r: &Report) -> String {
     let exposed = r.packages.iter().filter(|p| p.exposed).count();
     let unknown = r
         .findings

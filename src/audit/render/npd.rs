@@ -9,10 +9,10 @@ use crate::audit::Severity;
 
 /// NPD's default `max_output_length`: longer lines are cut by NPD anyway, so cut them here,
 /// on a character boundary, with a visible mark.
-pub const MAX_LINE: usize = 80;
+pub(crate) const MAX_LINE: usize = 80;
 
 /// The NPD exit status of a verdict.
-pub fn exit_code(s: Severity) -> u8 {
+pub(crate) fn exit_code(s: Severity) -> u8 {
     match s {
         Severity::Ok | Severity::Warning => 0,
         Severity::Critical => 1,
@@ -20,7 +20,7 @@ pub fn exit_code(s: Severity) -> u8 {
     }
 }
 
-pub fn render(r: &Report) -> String {
+pub(crate) fn render(r: &Report) -> String {
     let head = match r.severity {
         Severity::Ok => "not exposed",
         Severity::Warning => "guarded",

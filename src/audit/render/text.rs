@@ -52,7 +52,7 @@ fn finding(o: &mut String, f: &Finding) {
     o.push('\n');
 }
 
-pub fn render(r: &Report, color: bool) -> String {
+pub(crate) fn render(r: &Report, color: bool) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "docker-upgrade-guard audit: {}", r.severity.label());
     if r.root != "/" {

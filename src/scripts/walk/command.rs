@@ -107,7 +107,7 @@ impl Walker<'_> {
                         _ => {}
                     }
                 }
-                Some("exec") | Some("nohup") => idx += 1,
+                Some("exec" | "nohup") => idx += 1,
                 Some("env") => {
                     idx += 1;
                     while words

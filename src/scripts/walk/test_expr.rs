@@ -21,9 +21,9 @@ fn arg_form(w: &Word) -> Option<(String, String)> {
             Part::Param(n) if n == "1" && !seen => seen = true,
             Part::Lit { text, .. } => {
                 if seen {
-                    suf.push_str(text)
+                    suf.push_str(text);
                 } else {
-                    pre.push_str(text)
+                    pre.push_str(text);
                 }
             }
             _ => return None,
