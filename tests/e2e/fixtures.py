@@ -20,6 +20,14 @@ the debhelper options that produced the harmful shapes:
                             postinst's start section is cut out BY HAND (the one hand-made part:
                             no debhelper option pairs the always-stop prerm with no start;
                             `--no-start` drops the prerm's stop too).
+  docker.io  +dugtr1        compat 13 `dh_installsystemd --no-start --restart-after-upgrade`
+                            (--no-start alone turns the compat-10+ default restart-after-upgrade
+                            off and stops in the new preinst): no stop in preinst or prerm, and
+                            the postinst runs `deb-systemd-invoke try-restart 'docker.service'
+                            'docker.socket'` on every upgrade (postinst-systemd-restartnostart):
+                            the Ubuntu focal-/bionic-updates shape. Built by debhelper alone,
+                            nothing hand-made; upgraded to from the suite's stock docker.io,
+                            whose prerm stops docker on remove only.
   bindsto.conf              drop-in: docker.service BindsTo=containerd.service.
   partof.conf               drop-in: docker.socket PartOf=docker.service (focal/upstream shape).
   tiny.tar                  a root file system of busybox-static for `docker import`.
@@ -75,6 +83,8 @@ PartOf=docker.service
 DEBHELPER_SHAPES = {
     "always-stop": (9, ["dh_systemd_enable", "dh_systemd_start"]),
     "stock": (13, ["dh_installsystemd"]),
+    # Ubuntu's docker.io: postinst `deb-systemd-invoke try-restart` on upgrade, no stop before.
+    "try-restart": (13, ["dh_installsystemd --no-start --restart-after-upgrade"]),
     # docker/docker-ce-packaging deb/common/rules: `dh $@` with `dh_installinit --name=docker`
     # (here --onlyscripts: the init script is already in place); compat 10 in the 18.09/19.03
     # era (dh_systemd_*, whose defaults restart after upgrade), compat 12 (`debhelper-compat
@@ -275,6 +285,18 @@ def docker_inc_packages(containerd, runc, docker, out, suite):
     return f
 
 
+def expect_try_restart_only(deb):
+    """The scenario-18 shape as debhelper wrote it: a try-restart of both units in the postinst,
+    no stop in the preinst or prerm (another debhelper could write another shape)."""
+    with tempfile.TemporaryDirectory() as ctl:
+        sh(["dpkg-deb", "-e", str(deb), ctl])
+        text = {s: (Path(ctl) / s).read_text() if (Path(ctl) / s).exists() else ""
+                for s in ("preinst", "prerm", "postinst")}
+    if "deb-systemd-invoke try-restart 'docker.service' 'docker.socket'" not in text["postinst"] or any(
+            "deb-systemd-invoke stop" in text[s] for s in ("preinst", "prerm")):
+        raise RuntimeError(f"{deb}: not the try-restart shape: {text}")
+
+
 def _build(rootfs_tarball, out_dir, suite, docker_inc):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -296,6 +318,8 @@ def _build(rootfs_tarball, out_dir, suite, docker_inc):
     f["containerd_dug1sc"] = debhelper_build(containerd, out, f"{cv}+dug1sc", "always-stop",
                                              hand_made={"prerm": CONTAINERD_SYSTEMCTL_STOP_PRERM})
     f["containerd_stock_bump"] = debhelper_build(containerd, out, f"{cv}+dugs1", "stock")
+    f["docker_tr1"] = debhelper_build(docker, out, f"{dv}+dugtr1", "try-restart")
+    expect_try_restart_only(f["docker_tr1"])
     if docker_inc:
         [runc] = src.glob("runc_*.deb")
         f.update(docker_inc_packages(containerd, runc, docker, out, suite))

@@ -459,10 +459,12 @@ SCENARIOS = [
 
 
 # --- containers across the upgrade (issue 13) --------------------------------------------------------
-def containers_setup(m, ctx):
-    """docker.io at +dug1 (prerm stops docker on every upgrade); besides c1: `keep`
-    (--restart=always), `plain` (no restart policy) running, `stopped` stopped by the admin."""
-    setup_docker_v1(m, ctx)
+def containers_setup(m, ctx, setup=setup_docker_v1):
+    """docker.io at +dug1 (prerm stops docker on every upgrade; `setup` None: the suite's stock
+    docker.io); besides c1: `keep` (--restart=always), `plain` (no restart policy) running,
+    `stopped` stopped by the admin."""
+    if setup:
+        setup(m, ctx)
     run = ["docker", "run", "-d", "--init"]
     cmd = ["dug/tiny:1", "/bin/sleep", "1000000"]
     m.run(run + ["--name", "keep", "--restart=always"] + cmd)
@@ -546,4 +548,41 @@ SCENARIOS += [
     (15, "containers: plain (no restart policy) is named after a docker.io upgrade stopped it", s15_containers_named, BOTH),
     (16, "containers: restart_containers = previously-running starts plain again, same id", s16_containers_restarted, WITH),
     (17, "containers: guard on, nothing goes down, nothing reported", s17_containers_guard_on, WITH),
+]
+
+
+def s18_containers_try_restart(m, ctx, tool):
+    """The Ubuntu shape (fixtures: docker.io +dugtr1, real debhelper): the upgrade stops nothing
+    before; the new postinst try-restarts docker.service and docker.socket. dockerd restarts
+    (live-restore off) and `plain` stays down; the tool started nothing, yet names it. Default
+    config (guard on): the guard cannot keep a postinst restart from happening."""
+    before = containers_setup(m, ctx, setup=None)
+    check(before["plain"][0] and before["keep"][0] and not before["stopped"][0], f"setup: {before}")
+    if tool:
+        install_tool(m, ctx)
+    v1, v2 = pkg_version(m, "docker.io"), ctx.version("docker_tr1")
+    main_before = m.main_pid("docker.service")
+    r = m.apt("install", ctx.deb("docker_tr1"))
+    check(pkg_version(m, "docker.io") == v2, "docker.io was not upgraded")
+    # try-restart: docker is running afterwards, as a new process; only `keep` (and c1) came back.
+    expect_docker_up(m, "docker.io upgrade whose postinst try-restarts docker")
+    main_after = m.main_pid("docker.service")
+    check(main_after != main_before, f"dockerd was not restarted (MainPID {main_before}): the fixture is wrong")
+    wait_until("keep running again", lambda: container_state(m, "keep")[0], 30)
+    check(not container_state(m, "plain")[0], "plain is running after dockerd's restart (live-restore on?)")
+    check(not container_state(m, "stopped")[0], "the admin's stopped container was started")
+    if not tool:
+        return
+    expect_said(r.out, "container plain (dug/tiny:1, restart policy no) was running before the upgrade of "
+                f"docker.io {v1} → {v2} and is not running now")
+    expect_said(r.out, "2 of 3 containers came back by their restart policy; 1 did not: plain")
+    bad = [l for l in hook_lines(r.out) if "container keep" in l or "container c1" in l or "container stopped" in l]
+    check(not bad, f"a container that came back (or was not running) was named: {bad}")
+    evs = container_events(m)
+    check(len(evs) == 1 and '"container-down"' in evs[0] and "container plain" in evs[0], f"events: {evs}")
+
+
+SCENARIOS += [
+    (18, "containers: a docker.io postinst that try-restarts docker (Ubuntu's shape): plain is named",
+     s18_containers_try_restart, BOTH),
 ]
