@@ -13,12 +13,7 @@ use anyhow::{Context, Result};
 /// Takes a snapshot (without writing it). `changing`: packages whose installed scripts will run.
 pub(crate) fn take(env: &Env, changing: &[String]) -> Result<Record> {
     let sm = env.service_manager();
-    let units: Vec<&str> = env
-        .config
-        .units
-        .iter()
-        .map(std::string::String::as_str)
-        .collect();
+    let units = watched_units(env);
     let states = sm
         .show(&units)
         .context("cannot record the watched units' state; nothing will be started afterwards")?;
@@ -81,12 +76,7 @@ pub(crate) fn take(env: &Env, changing: &[String]) -> Result<Record> {
 /// (dpkg runs these old scripts; after the upgrade their text is gone).
 fn harmful_sites(env: &Env, db: &StatusDb, changing: &[String]) -> Vec<HarmfulSite> {
     let pkgs: Vec<&str> = changing.iter().map(std::string::String::as_str).collect();
-    let units: Vec<&str> = env
-        .config
-        .units
-        .iter()
-        .map(std::string::String::as_str)
-        .collect();
+    let units = watched_units(env);
     let scripts = crate::inspect::installed_scripts(
         env.root.admindir(),
         db,
@@ -168,4 +158,9 @@ fn changed_watched_since(env: &Env, rec: &Record) -> bool {
         Ok(events) => !dpkg::changes(&events, &env.config.packages).is_empty(),
         Err(_) => true,
     }
+}
+
+/// The watched units' names, as `systemctl show` and the script analysis take them.
+fn watched_units(env: &Env) -> Vec<&str> {
+    env.config.units.iter().map(String::as_str).collect()
 }

@@ -2,6 +2,7 @@
 //! docker.io's `deb-systemd-invoke try-restart`) is a WARNING naming the line unless live-restore
 //! is on; the running containers without a restart policy are named when docker is exposed —
 //! asked through the Engine API stand-in, and only when systemd says docker.service is active.
+use crate::audit_cli::copy_tree;
 use crate::support::engine::{Ctr, StandIn};
 use crate::support::{TestRoot, BIN};
 use serde_json::Value;
@@ -10,19 +11,6 @@ use std::process::Command;
 
 /// The Ubuntu focal-updates shape: try-restart on every upgrade (`$2` set), start on install.
 const UBUNTU_POSTINST: &str = "#!/bin/sh\nset -e\n# Automatically added by dh_systemd_start/12.10ubuntu1\nif [ \"$1\" = \"configure\" ] || [ \"$1\" = \"abort-upgrade\" ] || [ \"$1\" = \"abort-deconfigure\" ] || [ \"$1\" = \"abort-remove\" ] ; then\n\tif [ -d /run/systemd/system ]; then\n\t\tsystemctl --system daemon-reload >/dev/null || true\n\t\tif [ -n \"$2\" ]; then\n\t\t\tdeb-systemd-invoke try-restart 'docker.service' 'docker.socket' >/dev/null || true\n\t\telse\n\t\t\tdeb-systemd-invoke start 'docker.service' 'docker.socket' >/dev/null || true\n\t\tfi\n\tfi\nfi\n# End automatically added section\n";
-
-fn copy_tree(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-            copy_tree(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
 
 /// A test root (with the systemctl stand-in) holding the fixture layers.
 fn node(layers: &[&str], docker_active: bool) -> TestRoot {
