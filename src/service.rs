@@ -21,7 +21,7 @@ pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_OUTPUT: u64 = 1024 * 1024;
 
 /// The properties `show` asks for, in the order systemctl prints them.
-pub const SHOW_PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID";
+pub const SHOW_PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,InactiveEnterTimestampMonotonic,InactiveExitTimestampMonotonic";
 
 /// `systemctl show` properties of one unit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +32,13 @@ pub struct UnitState {
     pub sub_state: String,
     pub unit_file_state: String,
     pub main_pid: u32,
+    /// When the unit last entered `inactive`/`failed`, and last left it (systemd's
+    /// `Inactive{Enter,Exit}TimestampMonotonic`: CLOCK_MONOTONIC, µs; 0 = never). `None`: not
+    /// told. The dpkg trigger stage tells from them what happened during its dpkg run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_enter_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_exit_us: Option<u64>,
 }
 
 impl UnitState {
@@ -231,6 +238,15 @@ pub fn parse_show(text: &str, units: &[&str]) -> Result<Vec<UnitState>> {
                 .parse::<u32>()
                 .map_err(|_| anyhow::anyhow!("{name}: MainPID={v:?} is not a number"))?,
         };
+        let stamp = |k: &str| -> Result<Option<u64>> {
+            match b.get(k).copied().unwrap_or("") {
+                "" => Ok(None),
+                v => v
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| anyhow::anyhow!("{name}: {k}={v:?} is not a number")),
+            }
+        };
         out.push(UnitState {
             unit: name.to_string(),
             load_state: field("LoadState", false)?,
@@ -238,6 +254,8 @@ pub fn parse_show(text: &str, units: &[&str]) -> Result<Vec<UnitState>> {
             sub_state: field("SubState", false)?,
             unit_file_state: field("UnitFileState", true)?,
             main_pid,
+            inactive_enter_us: stamp("InactiveEnterTimestampMonotonic")?,
+            inactive_exit_us: stamp("InactiveExitTimestampMonotonic")?,
         });
     }
     Ok(out)

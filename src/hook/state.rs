@@ -342,6 +342,7 @@ pub(crate) mod tests {
             .into(),
             unit_file_state: "enabled".into(),
             main_pid: 0,
+            ..Default::default()
         }
     }
 

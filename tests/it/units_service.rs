@@ -68,7 +68,7 @@ fn show_parses_canned_output_and_passes_the_right_arguments() {
     let args = std::fs::read_to_string(d.path().join("args")).unwrap();
     assert_eq!(
         args,
-        "show\n--property=Id,LoadState,ActiveState,SubState,UnitFileState,MainPID\n--\n\
+        "show\n--property=Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,InactiveEnterTimestampMonotonic,InactiveExitTimestampMonotonic\n--\n\
          docker.service\nkubelet.service\ncontainerd.service\n"
     );
 }
