@@ -63,37 +63,87 @@ pub fn parse_paragraphs_keeping(text: &str, keep: &[&str]) -> (Vec<Paragraph>, V
     let mut paragraphs = Vec::new();
     let mut problems = Vec::new();
     for (chunk, first_line) in chunks(text) {
-        let fast = select_fields(chunk, keep).and_then(|(selected, field_line)| {
-            let line = first_line + field_line;
-            match debcontrol::parse_finish(&selected) {
-                Ok(Some(p)) => Some(Some(Paragraph {
-                    fields: p.fields.into_iter().map(owned_field).collect(),
-                    line,
-                })),
-                Ok(None) if selected.is_empty() => Some(Some(Paragraph {
-                    fields: vec![],
-                    line,
-                })),
-                _ => None,
-            }
-        });
-        let parsed = match fast {
-            Some(p) => Ok(p),
-            None => parse_chunk(chunk, first_line).map(|p| {
-                p.map(|mut p| {
-                    p.fields
-                        .retain(|(k, _)| keep.iter().any(|w| w.eq_ignore_ascii_case(k)));
-                    p
-                })
-            }),
-        };
-        match parsed {
+        match parse_keeping(chunk, first_line, keep) {
             Ok(Some(p)) => paragraphs.push(p),
             Ok(None) => {}
             Err(p) => problems.push(p),
         }
     }
     (paragraphs, problems)
+}
+
+/// Like [`parse_paragraphs_keeping`], for the paragraphs whose `key` field may hold one of
+/// `wanted` only: a paragraph whose first `key:` line (at a line's start, any case) names
+/// something else is skipped unparsed, so it yields neither fields nor a [`Problem`]. Every
+/// paragraph the full parse would return with `key` in `wanted` is returned as it would be
+/// (a second `key` field makes the paragraph a problem there, so the first one decides);
+/// a paragraph without such a line goes through the parse and reports what is wrong with it.
+///
+/// For the hook, which needs the few watched packages of a status file of thousands.
+pub fn parse_paragraphs_keeping_for(
+    text: &str,
+    keep: &[&str],
+    key: &str,
+    wanted: &[&str],
+) -> (Vec<Paragraph>, Vec<Problem>) {
+    let mut paragraphs = Vec::new();
+    let mut problems = Vec::new();
+    for (chunk, first_line) in chunks(text) {
+        if key_value(chunk, key).is_some_and(|v| !wanted.contains(&v)) {
+            continue;
+        }
+        match parse_keeping(chunk, first_line, keep) {
+            Ok(Some(p)) => paragraphs.push(p),
+            Ok(None) => {}
+            Err(p) => problems.push(p),
+        }
+    }
+    (paragraphs, problems)
+}
+
+/// The value on the first line of `chunk` that starts with `key:` (any case), trimmed of
+/// whitespace as the parse trims it (and more: a value that would differ only by blanks is
+/// taken as a match, and parsed). `None` also when that line holds no value (it may go on in
+/// a continuation line: the parse decides).
+fn key_value<'a>(chunk: &'a str, key: &str) -> Option<&'a str> {
+    let value = chunk.split('\n').find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case(key).then_some(value)
+    })?;
+    Some(value.trim()).filter(|v| !v.is_empty())
+}
+
+/// One paragraph through the cheap field scan, else the full parse (see
+/// [`parse_paragraphs_keeping`]).
+fn parse_keeping(
+    chunk: &str,
+    first_line: usize,
+    keep: &[&str],
+) -> Result<Option<Paragraph>, Problem> {
+    let fast = select_fields(chunk, keep).and_then(|(selected, field_line)| {
+        let line = first_line + field_line;
+        match debcontrol::parse_finish(&selected) {
+            Ok(Some(p)) => Some(Some(Paragraph {
+                fields: p.fields.into_iter().map(owned_field).collect(),
+                line,
+            })),
+            Ok(None) if selected.is_empty() => Some(Some(Paragraph {
+                fields: vec![],
+                line,
+            })),
+            _ => None,
+        }
+    });
+    match fast {
+        Some(p) => Ok(p),
+        None => parse_chunk(chunk, first_line).map(|p| {
+            p.map(|mut p| {
+                p.fields
+                    .retain(|(k, _)| keep.iter().any(|w| w.eq_ignore_ascii_case(k)));
+                p
+            })
+        }),
+    }
 }
 
 /// The lines of the fields in `keep` (with their continuation lines), and the 0-based line
@@ -324,6 +374,29 @@ mod tests {
                 .collect();
             proptest::prop_assert_eq!(fast, filtered);
             proptest::prop_assert_eq!(fast_problems, problems);
+        }
+
+        #[test]
+        fn keeping_for_returns_every_wanted_paragraph_as_the_full_parse_does(
+            text in "(((Package|PACKAGE|package|Pack|#Package| Package)[ ]?:[ \t]?(a|b|ab|c|)[ \t]?\r?|[ \t](a|b|x)|Status: x|A: 1|junk|)\n{0,2}){0,14}",
+        ) {
+            let keep = ["Package", "A"];
+            let wanted = ["a", "b"];
+            let (full, full_problems) = parse_paragraphs_keeping(&text, &keep);
+            let (some, some_problems) = parse_paragraphs_keeping_for(&text, &keep, "Package", &wanted);
+            // Every paragraph of a wanted package, exactly as the full parse returns it...
+            let full_wanted: Vec<&Paragraph> = full
+                .iter()
+                .filter(|p| p.get("package").is_some_and(|v| wanted.contains(&v)))
+                .collect();
+            let some_wanted: Vec<&Paragraph> = some
+                .iter()
+                .filter(|p| p.get("package").is_some_and(|v| wanted.contains(&v)))
+                .collect();
+            proptest::prop_assert_eq!(full_wanted, some_wanted);
+            // ... and nothing the full parse does not say.
+            proptest::prop_assert!(some.iter().all(|p| full.contains(p)));
+            proptest::prop_assert!(some_problems.iter().all(|p| full_problems.contains(p)));
         }
     }
 }

@@ -63,15 +63,29 @@ impl StatusDb {
     /// Packages are ordered by name; for one name, the native architecture comes first, then
     /// `all`, then the others (what [`StatusDb::get`] relies on).
     pub fn load(admindir: &Path) -> anyhow::Result<StatusDb> {
+        Self::load_filtered(admindir, None)
+    }
+
+    /// [`StatusDb::load`] for the packages called one of `names` only: what [`StatusDb::get`]
+    /// says about each of them is what it says after a full load, but the other packages'
+    /// paragraphs are skipped unparsed (see [`control::parse_paragraphs_keeping_for`]), so
+    /// `problems` names only what is wrong with these packages' paragraphs (and with any
+    /// paragraph whose package cannot be told without parsing it). The hook needs the few
+    /// watched packages of a status file of thousands, in every run that touches one.
+    pub fn load_only(admindir: &Path, names: &[&str]) -> anyhow::Result<StatusDb> {
+        Self::load_filtered(admindir, Some(names))
+    }
+
+    fn load_filtered(admindir: &Path, only: Option<&[&str]>) -> anyhow::Result<StatusDb> {
         let mut db = StatusDb::default();
         let status = admindir.join("status");
         let text = read_db_file(&status)?;
-        for pkg in parse_db_text(&text, &status, &mut db.problems) {
+        for pkg in parse_db_text(&text, &status, only, &mut db.problems) {
             db.packages.push(pkg);
         }
         for update in journal_files(admindir, &mut db.problems)? {
             let text = read_db_file(&update)?;
-            for pkg in parse_db_text(&text, &update, &mut db.problems) {
+            for pkg in parse_db_text(&text, &update, only, &mut db.problems) {
                 // Each journal entry replaces the package's whole record, as in dpkg.
                 match db
                     .packages
@@ -206,10 +220,19 @@ pub(crate) fn is_arch(s: &str) -> bool {
 
 /// Parses every paragraph of a status or journal file; each one that is garbled adds one
 /// line (file:line: reason) to `problems` and is skipped.
-fn parse_db_text(text: &str, file: &Path, problems: &mut Vec<String>) -> Vec<PackageStatus> {
+/// `only`: the package names to parse (see [`StatusDb::load_only`]); `None`: all.
+fn parse_db_text(
+    text: &str,
+    file: &Path,
+    only: Option<&[&str]>,
+    problems: &mut Vec<String>,
+) -> Vec<PackageStatus> {
     // Only these fields are parsed and kept: see parse_paragraphs_keeping.
     const FIELDS: &[&str] = &["Package", "Status", "Architecture", "Multi-Arch", "Version"];
-    let (paragraphs, bad) = control::parse_paragraphs_keeping(text, FIELDS);
+    let (paragraphs, bad) = match only {
+        None => control::parse_paragraphs_keeping(text, FIELDS),
+        Some(names) => control::parse_paragraphs_keeping_for(text, FIELDS, "Package", names),
+    };
     problems.extend(
         bad.into_iter()
             .map(|p| format!("{}:{}: {}", file.display(), p.line, p.message)),
@@ -218,6 +241,9 @@ fn parse_db_text(text: &str, file: &Path, problems: &mut Vec<String>) -> Vec<Pac
     for mut p in paragraphs {
         let line = p.line;
         match package_status(&mut p) {
+            // A paragraph parsed because its package could not be told beforehand, and
+            // that turns out to be another one: not asked for.
+            Ok(pkg) if only.is_some_and(|names| !names.contains(&pkg.name.as_str())) => {}
             Ok(pkg) => out.push(pkg),
             Err(why) => problems.push(format!("{}:{}: {}", file.display(), line, why)),
         }
@@ -474,6 +500,67 @@ mod tests {
             );
         }
         assert!(!db.get("alsogood").unwrap().is_present());
+    }
+
+    #[test]
+    fn load_only_says_what_load_says_about_the_named_packages() {
+        let status = para("adduser", "all", "install ok installed", "3.134")
+            + &para(
+                "containerd",
+                "amd64",
+                "install ok installed",
+                "1.6.20~ds1-1",
+            )
+            + &para("containerd", "i386", "deinstall ok config-files", "1.6.0")
+            + "PACKAGE: runc\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.1.5\n\n"
+            + "Package: other\nStatus: install ok sideways\nVersion: 1\n\n"
+            + "Package: docker.io\nStatus: install ok sideways\nVersion: 1\n\n"
+            + "Package:\n docker.io\nStatus: install ok installed\n\n"
+            + "Status: install ok installed\n\n"
+            + "Package: lib\r\nStatus: install ok installed\r\nVersion: 2\r\n\n"
+            + &para("zz", "amd64", "install ok installed", "1");
+        let d = admindir(
+            &status,
+            &[(
+                "0001",
+                &(para("containerd", "amd64", "install ok unpacked", "1.7")
+                    + &para("adduser", "all", "install ok unpacked", "4")),
+            )],
+        );
+        let names = ["containerd", "runc", "docker.io", "absent"];
+        let all = StatusDb::load(d.path()).unwrap();
+        let some = StatusDb::load_only(d.path(), &names).unwrap();
+        for n in names {
+            assert_eq!(some.get(n), all.get(n), "{n}");
+        }
+        assert_eq!(
+            some.get("containerd")
+                .unwrap()
+                .version
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "1.7",
+            "the journal applies"
+        );
+        let kept: Vec<_> = some.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(kept, ["containerd", "containerd", "runc"]);
+        // What is wrong with a named package's paragraph is said, and so is a paragraph whose
+        // package cannot be told unparsed; another package's garbled paragraph is not read.
+        let said = |db: &StatusDb, what: &str| db.problems.iter().any(|p| p.contains(what));
+        assert!(
+            said(&some, "package docker.io: unknown state"),
+            "{:?}",
+            some.problems
+        );
+        assert!(said(&some, "no Package field"), "{:?}", some.problems);
+        assert!(
+            said(&all, "package other: unknown state"),
+            "{:?}",
+            all.problems
+        );
+        assert!(!said(&some, "package other"), "{:?}", some.problems);
+        assert!(some.problems.len() < all.problems.len());
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub(crate) fn take(env: &Env, changing: &[String]) -> Result<Record> {
         .show(&units)
         .context("cannot record the watched units' state; nothing will be started afterwards")?;
     let admindir = env.root.admindir();
-    let (packages, harmful) = match StatusDb::load(admindir) {
+    // Only the watched packages' paragraphs are parsed: the status file holds thousands.
+    let watched: Vec<&str> = env.config.packages.iter().map(String::as_str).collect();
+    let (packages, harmful) = match StatusDb::load_only(admindir, &watched) {
         Ok(db) => {
             let packages = env
                 .config

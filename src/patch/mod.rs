@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, args: &Options) -> anyhow::Result<ExitCode> {
             lock::frontend_locked_by_env(),
         )?)
     };
-    let plan = make_plan(root, &packages, &units, !args.packages.is_empty())?;
+    let plan = make_plan(root, &packages, &units, !args.packages.is_empty(), false)?;
     for r in &plan.refusals {
         errln!(
             "docker-upgrade-guard: not patching {} {}: {}",
@@ -144,7 +144,7 @@ pub fn jit_guard(
     }
     let units: Vec<&str> = config.units.iter().map(String::as_str).collect();
     let _lock = lock::acquire(root.admindir(), true)?;
-    let plan = make_plan(root, &wanted, &units, false)?;
+    let plan = make_plan(root, &wanted, &units, false, true)?;
     let mut out: Vec<JitOutcome> = plan
         .refusals
         .iter()
@@ -183,8 +183,23 @@ pub fn jit_guard(
 }
 
 /// `explicit`: the admin named the packages, so say which of them are not installed.
-fn make_plan(root: &Root, packages: &[String], units: &[&str], explicit: bool) -> Result<Plan> {
-    let db = StatusDb::load(root.admindir()).with_context(|| {
+/// `only_these`: parse only `packages`' paragraphs of the status file (the just-in-time
+/// guard, inside apt's run: the file holds thousands); `patch` reads it all, and says what is
+/// wrong anywhere in it.
+fn make_plan(
+    root: &Root,
+    packages: &[String],
+    units: &[&str],
+    explicit: bool,
+    only_these: bool,
+) -> Result<Plan> {
+    let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+    let db = if only_these {
+        StatusDb::load_only(root.admindir(), &names)
+    } else {
+        StatusDb::load(root.admindir())
+    }
+    .with_context(|| {
         format!(
             "cannot read the dpkg database in {}",
             root.admindir().display()
@@ -193,7 +208,6 @@ fn make_plan(root: &Root, packages: &[String], units: &[&str], explicit: bool) -
     for p in &db.problems {
         errln!("docker-upgrade-guard: {p}");
     }
-    let names: Vec<&str> = packages.iter().map(String::as_str).collect();
     if explicit {
         for n in names.iter().filter(|n| {
             !db.get(n)
