@@ -111,8 +111,17 @@ impl Engine {
     /// The running containers, the first [`MAX_CONTAINERS`] of them, each with its restart
     /// policy and start time (a container whose inspect fails keeps `None` there; once the
     /// deadline passes, the rest are not inspected).
-    pub fn list_running(&self) -> Result<Listing, Error> {
+    ///
+    /// Without a [`Engine::ping`] before, the list is asked for on the daemon's default API
+    /// version (no version in the path: the one its `Api-Version` header names), and that
+    /// header sets the version of the requests after it: one round trip fewer.
+    pub fn list_running(&mut self) -> Result<Listing, Error> {
         let r = self.call("GET", "/containers/json", MAX_LIST)?;
+        if self.version.is_empty() {
+            if let Some(v) = r.api_version.filter(|v| valid_version(v)) {
+                self.version = format!("/v{v}");
+            }
+        }
         let all = json(&r.body, "the container list")?;
         let all = all
             .as_array()

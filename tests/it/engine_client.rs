@@ -59,6 +59,25 @@ fn lists_running_containers_with_policy_on_the_daemons_api_version() {
     assert_eq!(i.finished_at, Some(1_704_067_200));
 }
 
+/// Without a ping, the list goes on the daemon's default version and its header sets the
+/// version of the inspects after it: one round trip fewer for the hook's pre stage.
+#[test]
+fn a_list_without_a_ping_learns_the_version_from_its_answer() {
+    let (_d, s) = standin(vec![Ctr::new("web", "nginx:1.25", "always")]);
+    let mut e = engine(&s, Duration::from_secs(20));
+    let l = e.list_running().unwrap();
+    assert_eq!(l.containers.len(), 1);
+    assert_eq!(l.containers[0].restart_policy.as_deref(), Some("always"));
+    let reqs = s.requests();
+    assert_eq!(
+        reqs,
+        [
+            "GET /containers/json".to_string(),
+            format!("GET /v1.41/containers/{}/json", id_for("web"))
+        ]
+    );
+}
+
 #[test]
 fn ten_thousand_containers_are_capped_and_bounded() {
     let many: Vec<Ctr> = (0..10_000)
@@ -96,7 +115,7 @@ fn slow_and_hung_apis_cost_a_timeout_within_the_bound() {
 #[test]
 fn errors_and_garbage_are_typed() {
     let (_d, s) = standin(vec![Ctr::new("web", "nginx", "no")]);
-    let e = engine(&s, Duration::from_secs(10));
+    let mut e = engine(&s, Duration::from_secs(10));
     s.set_mode(Mode::Error500);
     assert_eq!(
         e.list_running(),
@@ -113,7 +132,7 @@ fn errors_and_garbage_are_typed() {
         ))
     );
     assert!(matches!(e.inspect("../../x"), Err(Error::Garbage(_))));
-    let gone = Engine::new(
+    let mut gone = Engine::new(
         &s.path.with_file_name("missing.sock"),
         Instant::now() + Duration::from_secs(1),
     );
