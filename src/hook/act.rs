@@ -25,6 +25,16 @@ pub(crate) struct Plan {
     pub groups: Vec<GroupStep>,
 }
 
+impl Plan {
+    /// Does [`run`] start or restart anything (else the units stay as they were before it)?
+    pub(crate) fn acts(&self) -> bool {
+        self.containerd
+            .as_ref()
+            .is_some_and(|c| c.decision == Restart::Restart)
+            || self.groups.iter().any(|g| !g.to_start.is_empty())
+    }
+}
+
 pub(crate) struct ContainerdStep {
     pub change: Change,
     pub decision: Restart,
@@ -256,5 +266,88 @@ fn containerd_answers(env: &Env) -> anyhow::Result<Duration> {
 fn record_event(env: &Env, ev: Event) {
     if let Err(e) = crate::events::record(&env.root, &ev) {
         say(&format!("cannot record the event: {e:#}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hook::compare::{Cause, Group};
+
+    #[test]
+    fn a_plan_acts_when_it_starts_or_restarts_something() {
+        let containerd = |decision| ContainerdStep {
+            change: Change {
+                package: "containerd".into(),
+                old: Some("1".into()),
+                new: Some("2".into()),
+                removed: false,
+            },
+            decision,
+            docker_was_active: true,
+        };
+        let group = |to_start: &[&str], left: &[&str]| GroupStep {
+            group: Group {
+                cause: Cause {
+                    change: None,
+                    mechanisms: vec![],
+                },
+                units: to_start
+                    .iter()
+                    .chain(left)
+                    .map(ToString::to_string)
+                    .collect(),
+            },
+            to_start: to_start.iter().map(ToString::to_string).collect(),
+            left: left
+                .iter()
+                .map(|u| (u.to_string(), Leave::WasNotActive))
+                .collect(),
+        };
+        let rows: Vec<(&str, Plan, bool)> = vec![
+            (
+                "nothing",
+                Plan {
+                    containerd: None,
+                    groups: vec![],
+                },
+                false,
+            ),
+            (
+                "containerd restarted",
+                Plan {
+                    containerd: Some(containerd(Restart::Restart)),
+                    groups: vec![],
+                },
+                true,
+            ),
+            (
+                "containerd left (configured)",
+                Plan {
+                    containerd: Some(containerd(Restart::Configured)),
+                    groups: vec![],
+                },
+                false,
+            ),
+            (
+                "a unit to start",
+                Plan {
+                    containerd: None,
+                    groups: vec![group(&[], &[DOCKER]), group(&[DOCKER], &[])],
+                },
+                true,
+            ),
+            (
+                "only units left stopped",
+                Plan {
+                    containerd: Some(containerd(Restart::NotNeeded)),
+                    groups: vec![group(&[], &[DOCKER])],
+                },
+                false,
+            ),
+        ];
+        for (name, plan, want) in rows {
+            assert_eq!(plan.acts(), want, "row: {name}");
+        }
     }
 }

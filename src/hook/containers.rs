@@ -217,8 +217,16 @@ fn cause(changes: &[Change]) -> Option<&Change> {
 
 /// The post stage's part, after the units were started again: if docker went down during the
 /// operation (its main PID changed) and answers now, name each container that ran before and
-/// is not running, and start it again if configured.
-pub(crate) fn after(env: &Env, sm: &dyn ServiceManager, rec: &Record, changes: &[Change]) {
+/// is not running, and start it again if configured. `known`: docker.service's state as the
+/// post stage read it, when nothing was started or restarted since (then systemd is not asked
+/// again); `None`: ask.
+pub(crate) fn after(
+    env: &Env,
+    sm: &dyn ServiceManager,
+    rec: &Record,
+    changes: &[Change],
+    known: Option<&UnitState>,
+) {
     // Switched off, or suspended for this operation (a record from an earlier step may still
     // be open): nothing is asked, nothing started.
     if !env.config.enabled || env.suspended {
@@ -229,8 +237,16 @@ pub(crate) fn after(env: &Env, sm: &dyn ServiceManager, rec: &Record, changes: &
     };
     let Some(was) = rec.unit(DOCKER) else { return };
     // Asking systemd first: a request on the socket of a stopped docker would start it.
-    let Some(now) = sm.show(&[DOCKER]).ok().and_then(|v| v.into_iter().next()) else {
-        return;
+    let asked;
+    let now = match known {
+        Some(u) => u,
+        None => match sm.show(&[DOCKER]).ok().and_then(|v| v.into_iter().next()) {
+            Some(u) => {
+                asked = u;
+                &asked
+            }
+            None => return,
+        },
     };
     if !now.is_active() || (was.main_pid != 0 && was.main_pid == now.main_pid) {
         return; // down: said by the unit's line; or docker kept running: nothing went down
@@ -476,6 +492,49 @@ mod tests {
             win,
         );
         assert_eq!(got[0].0.restart_policy.as_deref(), Some("no"));
+    }
+
+    /// Counts the questions; starts nothing (the tests below must not get that far).
+    struct Asked(std::cell::Cell<usize>, UnitState);
+
+    impl ServiceManager for Asked {
+        fn show(&self, units: &[&str]) -> anyhow::Result<Vec<UnitState>> {
+            self.0.set(self.0.get() + 1);
+            Ok(units.iter().map(|_| self.1.clone()).collect())
+        }
+        fn start(&self, unit: &str, _: Duration) -> anyhow::Result<()> {
+            panic!("started {unit}")
+        }
+        fn restart(&self, unit: &str, _: Duration) -> anyhow::Result<()> {
+            panic!("restarted {unit}")
+        }
+        fn system_state(&self) -> anyhow::Result<String> {
+            Ok("running".into())
+        }
+    }
+
+    #[test]
+    fn after_asks_systemd_only_when_the_post_stage_could_not_tell() {
+        let d = tempfile::tempdir().unwrap();
+        let env = Env {
+            root: crate::root::Root::new(d.path()),
+            systemctl: None,
+            config: crate::config::Config::default(),
+            stage: super::super::Stage::AptPost,
+            deadline: Instant::now() + Duration::from_secs(60),
+            frontend_locked: true,
+            suspended: false,
+        };
+        let mut rec = super::super::state::tests::record();
+        rec.units[0].main_pid = 100;
+        rec.containers = Some(Before::new(1000, &[c("web", Some("no"))], 0));
+        // docker kept running (same main PID): nothing went down, docker is not asked.
+        let same = rec.units[0].clone();
+        let sm = Asked(std::cell::Cell::new(0), same.clone());
+        after(&env, &sm, &rec, &[], Some(&same));
+        assert_eq!(sm.0.get(), 0, "told: systemd not asked");
+        after(&env, &sm, &rec, &[], None);
+        assert_eq!(sm.0.get(), 1, "not told: asked once");
     }
 
     #[test]

@@ -118,10 +118,14 @@ fn act_on(env: &Env, sm: &dyn ServiceManager, mut rec: Record) -> Result<Record>
             .map(|group| step(group, &decisions))
             .collect()
     };
-    let report = act::run(env, sm, &Plan { containerd, groups });
+    let plan = Plan { containerd, groups };
+    let report = act::run(env, sm, &plan);
     rec.failed_starts.extend(report.failed_starts);
-    // Last: what ran on docker, once docker answers (issue 13); bounded, never fatal.
-    super::containers::after(env, sm, &rec, &changes);
+    // Last: what ran on docker, once docker answers (issue 13); bounded, never fatal. If
+    // nothing was started, docker is as `now` says: systemd is not asked again.
+    let docker_now = now.iter().find(|u| u.unit == act::DOCKER);
+    let known = if plan.acts() { None } else { docker_now };
+    super::containers::after(env, sm, &rec, &changes, known);
     Ok(rec)
 }
 
