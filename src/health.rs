@@ -119,7 +119,14 @@ fn poll(budget: Duration, mut attempt: impl FnMut(Duration) -> Result<()>) -> Re
 /// `UnixStream::connect` has no timeout and blocks while the listener's backlog is full (a
 /// daemon that hangs): connect on a helper thread and stop waiting at the bound. A connect
 /// that is abandoned finishes or fails on its own; the thread then ends.
+///
+/// A unix socket connects at once or not at all, unless that backlog is full: so a
+/// non-blocking connect is tried first, and only that case waits on the thread (a thread's
+/// start costs milliseconds on a loaded machine, in every watched operation).
 pub(crate) fn connect_bounded(sock: &Path, timeout: Duration) -> Result<UnixStream> {
+    if let Some(r) = connect_now(sock) {
+        return r.map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", sock.display()));
+    }
     let (tx, rx) = mpsc::channel();
     let path = sock.to_path_buf();
     std::thread::spawn(move || {
@@ -133,6 +140,57 @@ pub(crate) fn connect_bounded(sock: &Path, timeout: Duration) -> Result<UnixStre
             sock.display(),
             crate::service::fmt_secs(timeout)
         ),
+    }
+}
+
+/// The non-blocking connect: the stream (blocking again), or the error as std would report
+/// it; `None` when only waiting could tell (a full backlog: `EAGAIN`; or an interrupted call,
+/// or a path a socket address cannot hold: std then says why).
+#[allow(unsafe_code)] // socket(2) and connect(2): nix's safe wrappers need a crate more
+fn connect_now(sock: &Path) -> Option<std::io::Result<UnixStream>> {
+    use nix::libc;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    let path = sock.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain old data; all zeroes is a valid (empty) address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if path.is_empty() || path.contains(&0) || path.len() >= addr.sun_path.len() {
+        return None;
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in addr.sun_path.iter_mut().zip(path) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: socket(2) with constant arguments; the result is checked before use.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Some(Err(std::io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` was just returned by socket(2) and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let len = std::mem::size_of::<libc::sa_family_t>() + path.len() + 1;
+    // SAFETY: `addr` is a valid sockaddr_un that outlives the call, `len` is within its size.
+    let rc = unsafe {
+        libc::connect(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            std::ptr::addr_of!(addr).cast::<libc::sockaddr>(),
+            len as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        let s = UnixStream::from(fd);
+        return Some(s.set_nonblocking(false).map(|()| s));
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN | libc::EINPROGRESS | libc::EINTR) => None,
+        _ => Some(Err(e)),
     }
 }
 
@@ -208,6 +266,51 @@ fn preview(buf: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_bounded_connects_at_once_and_waits_only_on_a_full_backlog() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("s.sock");
+        let e = format!(
+            "{:#}",
+            connect_bounded(&path, Duration::from_secs(5)).unwrap_err()
+        );
+        assert_eq!(
+            e,
+            format!(
+                "cannot connect to {}: No such file or directory (os error 2)",
+                path.display()
+            )
+        );
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let s = connect_bounded(&path, Duration::from_secs(5)).unwrap();
+        assert!(s.read_timeout().is_ok());
+        let mut buf = [0u8; 1];
+        s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+        // Blocking again: a read waits (for the timeout), it does not fail at once.
+        let e = (&s).read(&mut buf).unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{e}"
+        );
+        // Fill the backlog of a listener that never accepts: the connect then waits, bounded.
+        let mut held = vec![s];
+        while let Some(Ok(s)) = connect_now(&path) {
+            held.push(s);
+            assert!(held.len() < 100_000, "the backlog never filled");
+        }
+        let t = Instant::now();
+        let e = format!(
+            "{:#}",
+            connect_bounded(&path, Duration::from_millis(300)).unwrap_err()
+        );
+        assert!(e.contains("did not complete within"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        drop(listener);
+    }
 
     #[test]
     fn answers_table() {
