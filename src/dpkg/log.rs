@@ -218,6 +218,46 @@ pub fn position(path: &Path) -> Option<(FileId, u64)> {
     })
 }
 
+/// Where the last `startup` line of the log begins (the start of the dpkg run writing it now,
+/// since dpkg holds its lock while it logs): the log's id and that offset. Read backwards in
+/// growing windows, at most [`MAX_READ`] bytes. A missing log is `None`.
+pub fn last_startup(path: &Path) -> anyhow::Result<Option<(FileId, u64)>> {
+    let Some((id, len)) = position(path) else {
+        return Ok(None);
+    };
+    let mut file = crate::fsutil::open_nofollow(path)?;
+    let mut window: u64 = 64 * 1024;
+    loop {
+        let start = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(start))
+            .with_context(|| format!("cannot seek in {}", path.display()))?;
+        let mut buf = Vec::new();
+        (&mut file)
+            .take(len - start)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut at = buf.len();
+        // Lines from the end; the first one of a window that does not start at 0 may be cut.
+        while at > 0 {
+            let begin = buf[..at - 1]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            if begin > 0 || start == 0 {
+                let line = std::str::from_utf8(&buf[begin..at]).unwrap_or("");
+                if matches!(parse_line(line.trim_end()), Some(LogEvent::Startup { .. })) {
+                    return Ok(Some((id, start + begin as u64)));
+                }
+            }
+            at = begin;
+        }
+        if start == 0 || window >= MAX_READ {
+            anyhow::bail!("{} has no startup line of this dpkg run", path.display());
+        }
+        window = (window * 4).min(MAX_READ);
+    }
+}
+
 /// Events since `offset` in the file `id` was recorded from. If `path` is still that file
 /// (or no id was recorded), as [`read_since`]; if logrotate moved it (to `path.1`) and made a
 /// new one, the rest of the rotated file from `offset`, then the new file from its start.
