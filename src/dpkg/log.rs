@@ -491,4 +491,28 @@ mod tests {
         let (ev, _) = read_since(&log, off).unwrap();
         assert_eq!(ev.len(), 1);
     }
+
+    #[test]
+    fn last_startup_is_the_start_of_the_run_writing_now() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("dpkg.log");
+        assert!(last_startup(&log).unwrap().is_none(), "no log: None");
+        let old = "2026-12-07 05:53:49 startup archives unpack\n2026-12-07 05:53:49 upgrade thing:all 1 2\n";
+        let filler = "2026-12-07 05:53:49 status unpacked thing:all 2\n".repeat(3000);
+        let run = "2026-12-07 05:53:52 startup archives install\n2026-12-07 05:53:52 upgrade containerd:amd64 1 2\n";
+        // The run's startup line far from the end (past the first 64 KiB window), and a last
+        // line still being written.
+        let text = format!("{old}{filler}{run}{filler}2026-12-07 05:53:52 status half");
+        std::fs::write(&log, &text).unwrap();
+        let (id, at) = last_startup(&log).unwrap().unwrap();
+        assert_eq!(at as usize, old.len() + filler.len());
+        assert_eq!(Some(id), position(&log).map(|(i, _)| i));
+        let ev = read_since(&log, at).unwrap().0;
+        assert!(matches!(&ev[0], LogEvent::Startup { command, .. } if command == "install"));
+        // A startup line as the very first line; a log without one is an error, not a guess.
+        std::fs::write(&log, run).unwrap();
+        assert_eq!(last_startup(&log).unwrap().unwrap().1, 0);
+        std::fs::write(&log, &filler).unwrap();
+        assert!(last_startup(&log).is_err());
+    }
 }
