@@ -12,6 +12,11 @@ pub const MAX_CONTAINERS: usize = 500;
 /// One request never takes longer than this (a hung daemon costs seconds, not the budget).
 pub const REQUEST_LIMIT: Duration = Duration::from_secs(5);
 const MAX_LIST: usize = 8 * 1024 * 1024;
+/// Inspects in flight at once (see [`Engine::fill_details`]).
+const PARALLEL_INSPECTS: usize = 8;
+
+/// A container's restart policy and start time, if its inspect told them.
+type Details = Option<(Option<String>, Option<String>)>;
 const MAX_INSPECT: usize = 1024 * 1024;
 const MAX_SMALL: usize = 64 * 1024;
 
@@ -137,22 +142,67 @@ impl Engine {
                 .and_then(|n| n.get(0))
                 .and_then(Value::as_str)
                 .unwrap_or(&id[..12]);
-            let mut c = Container {
+            containers.push(Container {
                 id: id.to_string(),
                 name: name.trim_start_matches('/').to_string(),
                 image: text(s, &["Image"]).unwrap_or("").to_string(),
                 restart_policy: None,
                 started_at: None,
-            };
-            if Instant::now() < self.deadline {
-                if let Ok(i) = self.inspect(&c.id) {
-                    c.restart_policy = i.container.restart_policy;
-                    c.started_at = i.container.started_at;
-                }
-            }
-            containers.push(c);
+            });
         }
+        self.fill_details(&mut containers);
         Ok(Listing { containers, total })
+    }
+
+    /// Each container's restart policy and start time, from its inspect (only there): one
+    /// round trip per container, so they are spread over up to [`PARALLEL_INSPECTS`]
+    /// connections at once (the first share on this thread, and any share whose thread cannot
+    /// start). Once the deadline passes, the rest are not inspected.
+    fn fill_details(&self, list: &mut [Container]) {
+        let inspect_all = |part: &[Container]| self.details(part);
+        let share = list.len().div_ceil(PARALLEL_INSPECTS).max(1);
+        let details: Vec<Vec<Details>> = std::thread::scope(|s| {
+            let parts: Vec<&[Container]> = list.chunks(share).collect();
+            let handles: Vec<_> = parts
+                .iter()
+                .skip(1)
+                .map(|part| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(s, || inspect_all(part))
+                        .ok()
+                })
+                .collect();
+            let mut out = Vec::with_capacity(parts.len());
+            out.extend(parts.first().map(|p| inspect_all(p)));
+            for (part, h) in parts.iter().skip(1).zip(handles) {
+                out.push(match h.map(std::thread::ScopedJoinHandle::join) {
+                    Some(Ok(d)) => d,
+                    _ => inspect_all(part),
+                });
+            }
+            out
+        });
+        for (c, d) in list.iter_mut().zip(details.into_iter().flatten()) {
+            if let Some((policy, started)) = d {
+                c.restart_policy = policy;
+                c.started_at = started;
+            }
+        }
+    }
+
+    /// The restart policy and start time of each of `part` (`None`: not known, or past the
+    /// deadline). One copy of the code, whichever thread runs it.
+    #[inline(never)]
+    fn details(&self, part: &[Container]) -> Vec<Details> {
+        part.iter()
+            .map(|c| {
+                if Instant::now() >= self.deadline {
+                    return None;
+                }
+                let i = self.inspect(&c.id).ok()?;
+                Some((i.container.restart_policy, i.container.started_at))
+            })
+            .collect()
     }
 
     /// `GET /containers/{id}/json`.

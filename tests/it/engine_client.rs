@@ -78,6 +78,46 @@ fn a_list_without_a_ping_learns_the_version_from_its_answer() {
     );
 }
 
+/// One inspect per running container (the restart policy is only there): they go several at
+/// a time, so that a host with many containers does not pay one round trip after another in
+/// every watched operation. The result is the same, in the list's order.
+#[test]
+fn the_inspects_go_several_at_a_time_and_keep_the_lists_order() {
+    let ctrs: Vec<Ctr> = (0..16)
+        .map(|i| {
+            Ctr::new(
+                &format!("c{i}"),
+                "busybox",
+                if i % 2 == 0 { "always" } else { "no" },
+            )
+        })
+        .collect();
+    let (_d, s) = standin(ctrs);
+    s.set_mode(Mode::Slow(Duration::from_millis(200)));
+    let mut e = engine(&s, Duration::from_secs(30));
+    let t = Instant::now();
+    let l = e.list_running().unwrap();
+    let took = t.elapsed();
+    let got: Vec<(&str, Option<&str>)> = l
+        .containers
+        .iter()
+        .map(|c| (c.name.as_str(), c.restart_policy.as_deref()))
+        .collect();
+    let want: Vec<(String, Option<&str>)> = (0..16)
+        .map(|i| {
+            (
+                format!("c{i}"),
+                Some(if i % 2 == 0 { "always" } else { "no" }),
+            )
+        })
+        .collect();
+    let want: Vec<(&str, Option<&str>)> = want.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    assert_eq!(got, want);
+    // One after another: the list and 16 inspects of 200 ms each, 3.4 s.
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(s.connections(), 17);
+}
+
 #[test]
 fn ten_thousand_containers_are_capped_and_bounded() {
     let many: Vec<Ctr> = (0..10_000)
