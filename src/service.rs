@@ -247,7 +247,10 @@ pub fn parse_show(text: &str, units: &[&str]) -> Result<Vec<UnitState>> {
         let b = &blocks[idx];
         let field = |k: &str, may_be_empty: bool| -> Result<String> {
             let v = b.get(k).copied().unwrap_or("");
-            check_state(name, k, v, may_be_empty).map(|()| v.to_string())
+            if !is_state(v, may_be_empty) {
+                bail!("{name}: {k}={v:?} is not a state");
+            }
+            Ok(v.to_string())
         };
         let main_pid = match b.get("MainPID").copied().unwrap_or("0") {
             "" => 0,
@@ -279,11 +282,8 @@ pub fn parse_show(text: &str, units: &[&str]) -> Result<Vec<UnitState>> {
 }
 
 /// A state word as systemd prints them: lowercase and `-`, empty only where allowed.
-fn check_state(unit: &str, key: &str, v: &str, may_be_empty: bool) -> Result<()> {
-    if (v.is_empty() && !may_be_empty) || !v.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
-        bail!("{unit}: {key}={v:?} is not a state");
-    }
-    Ok(())
+fn is_state(v: &str, may_be_empty: bool) -> bool {
+    (may_be_empty || !v.is_empty()) && v.bytes().all(|c| c.is_ascii_lowercase() || c == b'-')
 }
 
 /// What a bounded child printed and how it ended.

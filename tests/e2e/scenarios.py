@@ -130,6 +130,30 @@ def install_tool(m, ctx, jit=True):
     check(m.run(["test", "-x", BIN], check=False, quiet=True).rc == 0, f"{BIN} missing after installing the .deb")
     if not jit:
         m.write("/etc/docker-upgrade-guard/config.toml", "# e2e: recovery after the fact\njit_patch = false\n")
+    expect_show_over_bus(m)
+
+
+# A unit systemd does not know, an alias (systemd answers for reboot.target), a socket, services.
+BUS_UNITS = ["containerd.service", "docker.socket", "docker.service", "nosuch-dug.service", "ctrl-alt-del.target"]
+
+
+def expect_show_over_bus(m):
+    """`status` asks systemd over its private socket: it prints the same states as `systemctl show`
+    with systemctl made unreachable for it (so no fallback to systemctl can answer instead)."""
+    root = "/root/dug-bus-root"
+    m.write(f"{root}/etc/docker-upgrade-guard/config.toml", "units = [%s]\n" % ", ".join(f'"{u}"' for u in BUS_UNITS))
+    r = m.run(["systemd-run", "--wait", "--pipe", "--collect", "-q",
+               "-p", "InaccessiblePaths=/usr/bin/systemctl", "-p", "InaccessiblePaths=-/bin/systemctl",
+               BIN, "--root", root, "status"], check=False)
+    got = sorted(l for l in r.out.splitlines() if l.startswith("unit "))
+    want = []
+    for u in BUS_UNITS:
+        show = m.run(["systemctl", "show", "-p", "ActiveState,SubState,LoadState,UnitFileState", "--", u],
+                     quiet=True).out
+        p = dict(l.split("=", 1) for l in show.splitlines() if "=" in l)
+        want.append(f"unit {u}: {p['ActiveState']} ({p['SubState']}), load {p['LoadState']}, "
+                    f"unit file {p['UnitFileState']}")
+    check(got == sorted(want), f"status over the bus (systemctl unreachable) says {got}, systemctl show says {sorted(want)}")
 
 
 def expect_said(out, *words):
