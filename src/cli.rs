@@ -62,9 +62,10 @@ pub enum Command {
     /// Run one stage of the apt/dpkg hooks (exits 0 unless --strict).
     ///
     /// Called from /etc/apt/apt.conf.d/99zz-docker-upgrade-guard (through
-    /// /etc/docker-upgrade-guard/apt-pkgs-hook) and /etc/dpkg/dpkg.cfg.d/docker-upgrade-guard:
-    /// records the watched units before a package operation, patches a harmful maintainer
-    /// script just before dpkg runs it, and starts again what the operation stopped.
+    /// /etc/docker-upgrade-guard/apt-pkgs-hook) and from the package's postinst (a dpkg file
+    /// trigger, for dpkg runs without apt): records the watched units before a package
+    /// operation, patches a harmful maintainer script just before dpkg runs it, and starts
+    /// again what the operation stopped.
     /// DOCKER_UPGRADE_GUARD_SUSPEND=1 in the environment of apt or dpkg turns it off for one
     /// operation.
     Hook(HookArgs),
@@ -135,9 +136,13 @@ pub enum StageArg {
     AptPkgs,
     /// apt DPkg::Post-Invoke.
     AptPost,
-    /// dpkg pre-invoke (dpkg -i, dpkg --configure -a without apt).
+    /// dpkg file trigger, from the package's postinst (dpkg -i, dpkg -r ... without apt).
+    DpkgTrigger,
+    /// Version 0.1's dpkg pre-invoke line: does nothing.
+    #[value(hide = true)]
     DpkgPre,
-    /// dpkg post-invoke.
+    /// Version 0.1's dpkg post-invoke line: does nothing.
+    #[value(hide = true)]
     DpkgPost,
 }
 
@@ -203,6 +208,7 @@ impl HookArgs {
             stage: match self.stage {
                 StageArg::AptPkgs => S::AptPkgs,
                 StageArg::AptPost => S::AptPost,
+                StageArg::DpkgTrigger => S::DpkgTrigger,
                 StageArg::DpkgPre => S::DpkgPre,
                 StageArg::DpkgPost => S::DpkgPost,
             },

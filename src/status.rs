@@ -6,7 +6,6 @@ use crate::service::ServiceManager;
 use std::process::ExitCode;
 
 pub(crate) const APT_SNIPPET: &str = "/etc/apt/apt.conf.d/99zz-docker-upgrade-guard";
-pub(crate) const DPKG_SNIPPET: &str = "/etc/dpkg/dpkg.cfg.d/docker-upgrade-guard";
 
 /// Prints the status; exit 0, or 1 when something needs the admin (broken config, a unit
 /// that should run but does not, a record left open).
@@ -43,16 +42,22 @@ pub(crate) fn run(ctx: &Ctx, opts: &Options) -> anyhow::Result<ExitCode> {
             "disabled (enabled = false)"
         }
     );
-    for (what, path) in [("apt hook", APT_SNIPPET), ("dpkg hook", DPKG_SNIPPET)] {
-        let p = root.path(path);
-        outln!(
-            "{what}: {}",
-            if p.is_file() {
-                format!("installed ({})", p.display())
-            } else {
-                format!("NOT installed ({} missing)", p.display())
-            }
-        );
+    let p = root.path(APT_SNIPPET);
+    outln!(
+        "apt hook: {}",
+        if p.is_file() {
+            format!("installed ({})", p.display())
+        } else {
+            format!("NOT installed ({} missing)", p.display())
+        }
+    );
+    let db = root.admindir().join(crate::dpkg::triggers::FILE);
+    match crate::dpkg::triggers::count(root.admindir(), crate::audit::system::PACKAGE) {
+        0 => outln!(
+            "dpkg trigger: NOT registered (no interest of ours in {})",
+            db.display()
+        ),
+        n => outln!("dpkg trigger: registered ({n} paths in {})", db.display()),
     }
     let sm = crate::service::Systemctl::new(ctx.systemctl.clone());
     let units: Vec<&str> = config

@@ -111,7 +111,8 @@ pub(crate) struct SystemFacts {
 pub(crate) struct HookFacts {
     /// etc/apt/apt.conf.d/99zz-docker-upgrade-guard exists and calls our hook.
     pub apt: bool,
-    /// etc/dpkg/dpkg.cfg.d/docker-upgrade-guard exists and calls our hook.
+    /// dpkg runs without apt reach the hook: our file-trigger interests are registered
+    /// (`<admindir>/triggers/File`).
     pub dpkg: bool,
     /// usr/sbin/docker-upgrade-guard is present (the snippets are inert without it).
     pub binary: bool,

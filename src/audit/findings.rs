@@ -454,7 +454,7 @@ fn exposure(
     };
     if !guarded {
         remedies.push(
-            "install this tool's hooks (/etc/apt/apt.conf.d/99zz-docker-upgrade-guard and /etc/dpkg/dpkg.cfg.d/docker-upgrade-guard, shipped by its package): they patch the script just before dpkg runs it and start again what an upgrade stopped".to_string(),
+            "install this tool's package (its apt hooks in /etc/apt/apt.conf.d/99zz-docker-upgrade-guard and its dpkg file trigger): they patch the script just before dpkg runs it and start again what an upgrade stopped".to_string(),
         );
     }
     if let Some((owner, kind, target)) = first_hard_dep {

@@ -10,8 +10,8 @@ use std::path::Path;
 
 pub(crate) const DAEMON_JSON: &str = "/etc/docker/daemon.json";
 pub(crate) const APT_HOOK: &str = "/etc/apt/apt.conf.d/99zz-docker-upgrade-guard";
-pub(crate) const DPKG_HOOK: &str = "/etc/dpkg/dpkg.cfg.d/docker-upgrade-guard";
 pub(crate) const BINARY: &str = "/usr/sbin/docker-upgrade-guard";
+pub(crate) const PACKAGE: &str = "docker-upgrade-guard";
 const APT_CONF_D: &str = "/etc/apt/apt.conf.d";
 const APT_CONF: &str = "/etc/apt/apt.conf";
 
@@ -99,8 +99,8 @@ fn hooks(root: &Root, notes: &mut Vec<String>) -> HookFacts {
             l.to_ascii_lowercase().starts_with("dpkg::post-invoke")
         })
     });
-    let dpkg =
-        read(DPKG_HOOK).is_some_and(|t| calls_hook(&t, &["#"], |l| l.starts_with("post-invoke")));
+    // dpkg runs without apt reach the hook through our file-trigger interests.
+    let dpkg = crate::dpkg::triggers::count(root.admindir(), PACKAGE) > 0;
     let binary = std::fs::symlink_metadata(root.path(BINARY)).is_ok_and(|m| {
         use std::os::unix::fs::PermissionsExt;
         m.file_type().is_symlink() || (m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -247,7 +247,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), DAEMON_JSON, "{ \"live-restore\": true }");
         write(d.path(), APT_HOOK, include_str!("../../hooks/apt.conf"));
-        write(d.path(), DPKG_HOOK, include_str!("../../hooks/dpkg.cfg"));
+        write(
+            d.path(),
+            "/var/lib/dpkg/triggers/File",
+            "/usr/bin/x other/noawait\n/usr/bin/containerd docker-upgrade-guard/noawait\n",
+        );
         let f = collect(&Root::new(d.path()), &[], None);
         assert_eq!(f.live_restore, Some(true));
         assert!(f.hooks.apt && f.hooks.dpkg && !f.hooks.binary);
@@ -258,11 +262,11 @@ mod tests {
         )
         .unwrap();
         assert!(collect(&Root::new(d.path()), &[], None).hooks.guarded());
-        // Commented out: not installed.
+        // No trigger interest of ours: dpkg alone does not reach the hook.
         write(
             d.path(),
-            DPKG_HOOK,
-            "#post-invoke=/usr/sbin/docker-upgrade-guard hook dpkg-post\n",
+            "/var/lib/dpkg/triggers/File",
+            "/usr/bin/x other/noawait\n",
         );
         assert!(!collect(&Root::new(d.path()), &[], None).hooks.guarded());
         write(d.path(), DAEMON_JSON, "{ \"live-restore\": tru");

@@ -218,6 +218,46 @@ pub fn position(path: &Path) -> Option<(FileId, u64)> {
     })
 }
 
+/// Where the last `startup` line of the log begins (the start of the dpkg run writing it now,
+/// since dpkg holds its lock while it logs): the log's id and that offset. Read backwards in
+/// growing windows, at most [`MAX_READ`] bytes. A missing log is `None`.
+pub fn last_startup(path: &Path) -> anyhow::Result<Option<(FileId, u64)>> {
+    let Some((id, len)) = position(path) else {
+        return Ok(None);
+    };
+    let mut file = crate::fsutil::open_nofollow(path)?;
+    let mut window: u64 = 64 * 1024;
+    loop {
+        let start = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(start))
+            .with_context(|| format!("cannot seek in {}", path.display()))?;
+        let mut buf = Vec::new();
+        (&mut file)
+            .take(len - start)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut at = buf.len();
+        // Lines from the end; the first one of a window that does not start at 0 may be cut.
+        while at > 0 {
+            let begin = buf[..at - 1]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            if begin > 0 || start == 0 {
+                let line = std::str::from_utf8(&buf[begin..at]).unwrap_or("");
+                if matches!(parse_line(line.trim_end()), Some(LogEvent::Startup { .. })) {
+                    return Ok(Some((id, start + begin as u64)));
+                }
+            }
+            at = begin;
+        }
+        if start == 0 || window >= MAX_READ {
+            anyhow::bail!("{} has no startup line of this dpkg run", path.display());
+        }
+        window = (window * 4).min(MAX_READ);
+    }
+}
+
 /// Events since `offset` in the file `id` was recorded from. If `path` is still that file
 /// (or no id was recorded), as [`read_since`]; if logrotate moved it (to `path.1`) and made a
 /// new one, the rest of the rotated file from `offset`, then the new file from its start.
@@ -450,5 +490,29 @@ mod tests {
         assert_eq!((ev.len(), off), (0, MAX_READ));
         let (ev, _) = read_since(&log, off).unwrap();
         assert_eq!(ev.len(), 1);
+    }
+
+    #[test]
+    fn last_startup_is_the_start_of_the_run_writing_now() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("dpkg.log");
+        assert!(last_startup(&log).unwrap().is_none(), "no log: None");
+        let old = "2026-12-07 05:53:49 startup archives unpack\n2026-12-07 05:53:49 upgrade thing:all 1 2\n";
+        let filler = "2026-12-07 05:53:49 status unpacked thing:all 2\n".repeat(3000);
+        let run = "2026-12-07 05:53:52 startup archives install\n2026-12-07 05:53:52 upgrade containerd:amd64 1 2\n";
+        // The run's startup line far from the end (past the first 64 KiB window), and a last
+        // line still being written.
+        let text = format!("{old}{filler}{run}{filler}2026-12-07 05:53:52 status half");
+        std::fs::write(&log, &text).unwrap();
+        let (id, at) = last_startup(&log).unwrap().unwrap();
+        assert_eq!(at as usize, old.len() + filler.len());
+        assert_eq!(Some(id), position(&log).map(|(i, _)| i));
+        let ev = read_since(&log, at).unwrap().0;
+        assert!(matches!(&ev[0], LogEvent::Startup { command, .. } if command == "install"));
+        // A startup line as the very first line; a log without one is an error, not a guess.
+        std::fs::write(&log, run).unwrap();
+        assert_eq!(last_startup(&log).unwrap().unwrap().1, 0);
+        std::fs::write(&log, &filler).unwrap();
+        assert!(last_startup(&log).is_err());
     }
 }

@@ -6,6 +6,7 @@ pub mod info;
 pub mod lock;
 pub mod log;
 pub mod status;
+pub mod triggers;
 pub mod version;
 
 /// Package names are `[a-z0-9][a-z0-9+.-]+` (deb-control(5)). Checked wherever a name comes

@@ -19,6 +19,15 @@ pub(crate) fn read_since(env: &Env, rec: &Record) -> Result<Vec<LogEvent>> {
     crate::dpkg::log::read_since_in(&log_path(env), rec.dpkg_log_file, rec.dpkg_log_offset)
 }
 
+/// Where the dpkg run writing the log now began (its last `startup` line): the trigger stage's
+/// "since". No log at all: from its start, once it exists.
+pub(crate) fn run_start(env: &Env) -> Result<(Option<crate::dpkg::log::FileId>, u64)> {
+    Ok(
+        crate::dpkg::log::last_startup(&log_path(env))?
+            .map_or((None, 0), |(id, at)| (Some(id), at)),
+    )
+}
+
 /// What dpkg did to one watched package in this transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Change {

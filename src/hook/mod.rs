@@ -2,15 +2,18 @@
 //! Never fails apt: every stage exits 0 on its own errors (unless `--strict`), catches panics,
 //! and is bounded in time.
 //!
-//! Stages (see `hooks/apt.conf`, `hooks/dpkg.cfg`):
+//! Stages (see `hooks/apt.conf`, `debian/postinst`, `debian/docker-upgrade-guard.triggers`):
 //! - `apt-pkgs` (`DPkg::Pre-Install-Pkgs`, protocol 3): reads apt's stream to its end; if a
 //!   watched package is in it, records the "before" ([`snapshot`], [`state`]) and runs the
 //!   just-in-time guard ([`pre`]).
 //! - `apt-post` (`DPkg::Post-Invoke`): starts again what the operation stopped ([`post`]).
-//! - `dpkg-pre` / `dpkg-post` (dpkg.cfg `pre-invoke=`/`post-invoke=`): the same for dpkg runs
-//!   without apt; inside apt (`DPKG_FRONTEND_LOCKED`) they return at once.
+//! - `dpkg-trigger` (our postinst, `triggered`: dpkg file triggers on the paths docker's and
+//!   containerd's packages ship): the same for dpkg runs without apt, told from systemd's
+//!   timestamps ([`trigger`]); inside apt (`DPKG_FRONTEND_LOCKED`) it returns at once.
+//! - `dpkg-pre` / `dpkg-post`: 0.1's dpkg.cfg.d lines; they do nothing now.
 
-// The flow, in order: pre → snapshot → (dpkg runs) → post → compare → decide → act.
+// The flow, in order: pre → snapshot → (dpkg runs) → post → compare → decide → act; outside
+// apt: (dpkg runs) → trigger → compare → decide → act.
 pub(crate) mod act;
 pub(crate) mod compare;
 pub(crate) mod containers;
@@ -19,6 +22,7 @@ pub(crate) mod dpkg;
 pub(crate) mod post;
 pub(crate) mod pre;
 pub(crate) mod snapshot;
+pub(crate) mod trigger;
 // What they share: the host's facts, the record, apt's stream.
 pub(crate) mod host;
 pub(crate) mod state;
@@ -50,6 +54,10 @@ pub(crate) fn say(msg: &str) {
 pub(crate) enum Stage {
     AptPkgs,
     AptPost,
+    /// dpkg's file trigger, outside apt ([`trigger`]).
+    DpkgTrigger,
+    /// The `pre-invoke=`/`post-invoke=` lines of 0.1's /etc/dpkg/dpkg.cfg.d file: do nothing
+    /// (the file is removed on upgrade; a kept copy must not cost or say anything).
     DpkgPre,
     DpkgPost,
 }
@@ -104,6 +112,7 @@ pub(crate) fn stage_name(stage: Stage) -> &'static str {
     match stage {
         Stage::AptPkgs => "apt-pkgs",
         Stage::AptPost => "apt-post",
+        Stage::DpkgTrigger => "dpkg-trigger",
         Stage::DpkgPre => "dpkg-pre",
         Stage::DpkgPost => "dpkg-post",
     }
@@ -281,14 +290,14 @@ pub(crate) fn run(ctx: &Ctx, args: &Options) -> ExitCode {
     }
 }
 
-/// Inside apt, dpkg's stages have nothing to do (`DPKG_FRONTEND_LOCKED`); the post stages have
-/// nothing to do without a transaction record.
+/// Inside apt, the trigger has nothing to do (`DPKG_FRONTEND_LOCKED`); the post stage has
+/// nothing to do without a transaction record; 0.1's dpkg lines never have anything to do.
 fn nothing_to_do_yet(stage: Stage, root: &Root) -> bool {
     let no_record = || !state::record_path(root).exists();
     match stage {
         Stage::AptPkgs => false,
-        Stage::DpkgPre => env_set("DPKG_FRONTEND_LOCKED"),
-        Stage::DpkgPost => env_set("DPKG_FRONTEND_LOCKED") || no_record(),
+        Stage::DpkgTrigger => env_set("DPKG_FRONTEND_LOCKED"),
+        Stage::DpkgPre | Stage::DpkgPost => true,
         Stage::AptPost => no_record(),
     }
 }
@@ -320,18 +329,9 @@ fn run_stage(env: &Env, input: Option<&[u8]>) -> anyhow::Result<()> {
             }
             pre::apt_pkgs(env, &s)
         }
-        Stage::DpkgPre => {
-            if env.frontend_locked || !env.config.enabled || env.suspended {
-                return Ok(());
-            }
-            pre::dpkg_pre(env)
-        }
         Stage::AptPost => post::run(env),
-        Stage::DpkgPost => {
-            if env.frontend_locked {
-                return Ok(());
-            }
-            post::run(env)
-        }
+        Stage::DpkgTrigger => trigger::run(env),
+        // Returned in `nothing_to_do_yet`.
+        Stage::DpkgPre | Stage::DpkgPost => Ok(()),
     }
 }

@@ -45,11 +45,18 @@ pub(crate) fn run(env: &Env) -> Result<()> {
     // written over the taken copy in last.json.
     state::take(&env.root)?;
     let sm = env.service_manager();
-    let rec = act_on(env, &sm, rec)?;
+    let rec = act_on(env, &sm, rec, None)?;
     state::write_last(&env.root, &rec)
 }
 
-fn act_on(env: &Env, sm: &dyn ServiceManager, mut rec: Record) -> Result<Record> {
+/// Compares `rec`'s "before" with the units' states now (`now`, if the caller already asked),
+/// decides and acts; returns the record with what failed.
+pub(crate) fn act_on(
+    env: &Env,
+    sm: &dyn ServiceManager,
+    mut rec: Record,
+    now: Option<Vec<crate::service::UnitState>>,
+) -> Result<Record> {
     let events = dpkg::read_since(env, &rec)
         .map_err(|e| anyhow::anyhow!("{e:#}; cannot tell what dpkg did, nothing started"))?;
     let changes = dpkg::changes(&events, &env.config.packages);
@@ -57,9 +64,12 @@ fn act_on(env: &Env, sm: &dyn ServiceManager, mut rec: Record) -> Result<Record>
     if names.is_empty() {
         return Ok(rec);
     }
-    let now = sm
-        .show(&names)
-        .map_err(|e| anyhow::anyhow!("{e:#}; cannot tell what is running, nothing started"))?;
+    let now = match now {
+        Some(now) => now,
+        None => sm
+            .show(&names)
+            .map_err(|e| anyhow::anyhow!("{e:#}; cannot tell what is running, nothing started"))?,
+    };
     let mut world = World {
         enabled: env.config.enabled,
         suspended: env.suspended,

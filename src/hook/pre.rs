@@ -1,7 +1,6 @@
-//! The pre stages: apt's `DPkg::Pre-Install-Pkgs` (`apt-pkgs`) and dpkg's `pre-invoke`
-//! (`dpkg-pre`). They decide whether this operation concerns us at all (cheaply: most do not),
-//! take the snapshot ([`super::snapshot`]) and run the just-in-time guard before dpkg runs the
-//! old maintainer scripts.
+//! The pre stage: apt's `DPkg::Pre-Install-Pkgs` (`apt-pkgs`). It decides whether this
+//! operation concerns us at all (cheaply: most do not), takes the snapshot ([`super::snapshot`]) and run the just-in-time guard before dpkg runs the
+//! old maintainer scripts. (Outside apt there is no pre stage: see [`super::trigger`].)
 
 use super::host::{now_secs, systemd_running};
 use super::snapshot::{save, take};
@@ -11,17 +10,6 @@ use super::{say, Env};
 use crate::events::EventKind;
 use crate::patch::JitOutcome;
 use anyhow::Result;
-use std::path::Path;
-
-/// Does any watched unit have a unit file? (A few stats, no process: dpkg-pre runs for every
-/// `dpkg -i` on machines without docker too.)
-fn any_watched_unit_file(env: &Env) -> bool {
-    env.config.units.iter().any(|u| {
-        crate::units::SEARCH_PATH
-            .iter()
-            .any(|d| std::fs::symlink_metadata(env.root.path(Path::new(d).join(u))).is_ok())
-    })
-}
 
 /// `DPkg::Pre-Install-Pkgs`: record only when apt is about to touch a watched package.
 pub(crate) fn apt_pkgs(env: &Env, stream: &Stream) -> Result<()> {
@@ -66,17 +54,6 @@ pub(crate) fn apt_pkgs(env: &Env, stream: &Stream) -> Result<()> {
     for h in &mut rec.harmful {
         h.patched = was_patched(&patched, h);
     }
-    save(env, rec)
-}
-
-/// dpkg's `pre-invoke` outside apt: we do not know which packages will change, so every present
-/// watched package's scripts are read.
-pub(crate) fn dpkg_pre(env: &Env) -> Result<()> {
-    if !systemd_running(env) || !any_watched_unit_file(env) {
-        return Ok(());
-    }
-    let all = env.config.packages.clone();
-    let rec = take(env, &all)?;
     save(env, rec)
 }
 

@@ -319,12 +319,33 @@ def s09_dpkg_i(m, ctx, tool):
     setup_containerd_v1(m, ctx)
     if tool:
         install_tool(m, ctx)
-    m.run(["dpkg", "-i", ctx.deb("containerd_dug2")], timeout=300)
+    r = m.run(["dpkg", "-i", ctx.deb("containerd_dug2")], timeout=300)
     check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
     if tool:
-        expect_docker_up(m, "dpkg -i of the harmful containerd with the tool (dpkg hook path)")
+        expect_docker_up(m, "dpkg -i of the harmful containerd with the tool (the dpkg trigger path)")
+        # Since 0.2 the dpkg trigger tells it from systemd's timestamps (no "before" was taken).
+        expect_said(r.out, "docker.socket, docker.service were stopped by the upgrade of containerd",
+                    "BindsTo=containerd.service", "started again", "docker answered")
     else:
         expect_inactive(m, "docker.service", "dpkg -i of the harmful containerd without the tool")
+
+
+def s20_dpkg_admin_and_unrelated(m, ctx, tool):
+    """Outside apt: an unrelated dpkg -i does not reach the tool at all; the admin stops docker
+    and at once runs dpkg -i of the harmful containerd: that stop is the admin's, kept."""
+    setup_containerd_v1(m, ctx)
+    install_tool(m, ctx)
+    m.sh("mkdir -p /root/tiny/DEBIAN && printf '%s\\n' 'Package: dug-e2e-tiny' 'Version: 1' "
+         "'Architecture: all' 'Maintainer: e2e <e2e@localhost>' 'Description: tiny' "
+         "> /root/tiny/DEBIAN/control && dpkg-deb --build /root/tiny /root/tiny.deb >/dev/null", quiet=True)
+    r = m.run(["dpkg", "-i", "/root/tiny.deb"], timeout=300)
+    check("docker-upgrade-guard" not in r.out, f"an unrelated dpkg -i reached the tool: {r.out!r}")
+    r = m.sh(f"systemctl stop docker.socket docker.service && dpkg -i {ctx.deb('containerd_dug2')}", timeout=300)
+    check(pkg_version(m, "containerd") == ctx.version("containerd_dug2"), "containerd was not upgraded")
+    check("Processing triggers for docker-upgrade-guard" in r.out, f"the trigger did not run: {r.out!r}")
+    expect_inactive(m, "docker.service", "the admin stopped docker just before dpkg -i")
+    expect_inactive(m, "docker.socket", "the admin stopped docker.socket just before dpkg -i")
+    check(m.is_active("containerd.service") == "active", "containerd.service not active after the upgrade")
 
 
 def s10_audit(m, ctx, tool):
@@ -471,6 +492,8 @@ SCENARIOS = [
     (7, "the operation removes docker.io: nothing is started", s07_removal, BOTH),
     (8, "policy-rc.d returns 101: nothing is started", s08_policy_rc_d, BOTH),
     (9, "dpkg -i of the harmful containerd: the dpkg hook path brings docker back", s09_dpkg_i, BOTH),
+    (20, "dpkg alone: an unrelated dpkg -i runs nothing of ours; docker stopped just before dpkg -i stays stopped",
+     s20_dpkg_admin_and_unrelated, WITH),
     (10, "audit: OK on stock, CRITICAL exposed, WARNING with the tool, OK after patch", s10_audit, WITH),
     (11, "containerd.io upgrade under docker-ce 18.09/19.03 (BindsTo=containerd.service)", s11_containerd_io_bindsto,
      BOTH),

@@ -104,11 +104,15 @@ pub(crate) fn install_hooks(root: &Path) {
         "/etc/apt/apt.conf.d/99zz-docker-upgrade-guard",
         &std::fs::read(repo.join("hooks/apt.conf")).unwrap(),
     );
-    write(
-        root,
-        "/etc/dpkg/dpkg.cfg.d/docker-upgrade-guard",
-        &std::fs::read(repo.join("hooks/dpkg.cfg")).unwrap(),
-    );
+    // What dpkg records when the package's triggers file is installed.
+    let interests: String =
+        std::fs::read_to_string(repo.join("debian/docker-upgrade-guard.triggers"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("interest-noawait "))
+            .map(|p| format!("{p} docker-upgrade-guard/noawait\n"))
+            .collect();
+    write(root, "/var/lib/dpkg/triggers/File", interests.as_bytes());
     write(root, "/usr/sbin/docker-upgrade-guard", b"#!/bin/sh\n");
     std::fs::set_permissions(
         root.join("usr/sbin/docker-upgrade-guard"),

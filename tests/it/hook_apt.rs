@@ -351,28 +351,10 @@ fn docker_io_upgrade_guard_on_never_stops_docker() {
 const C3: &str = "1.3.3-0ubuntu2.2";
 
 impl AptRoot {
-    /// Also installs the shipped dpkg hooks (hooks/dpkg.cfg) as apt's dpkg would read them:
-    /// they run around every dpkg call apt makes, and must return at once inside apt.
+    /// Also registers our dpkg file trigger with the shipped postinst (as the .deb does): apt's
+    /// dpkg runs process it, and inside apt it must return at once.
     fn with_dpkg_hooks(self) -> AptRoot {
-        let wrapper = self.t.path().join("fakebin/docker-upgrade-guard");
-        let shipped = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/dpkg.cfg"),
-        )
-        .unwrap()
-        .replace("/usr/sbin/docker-upgrade-guard", wrapper.to_str().unwrap())
-        .replace(
-            "$DPKG_ROOT/run/docker-upgrade-guard/",
-            &format!("{}/run/docker-upgrade-guard/", self.t.path().display()),
-        );
-        let mut conf = std::fs::read_to_string(&self.config).unwrap();
-        for line in shipped.lines().filter(|l| !l.starts_with('#')) {
-            let (key, value) = line.split_once('=').unwrap();
-            conf.push_str(&format!(
-                "DPkg::Options:: \"--{key}={}\";\n",
-                value.replace('\\', "\\\\").replace('"', "\\\"")
-            ));
-        }
-        std::fs::write(&self.config, conf).unwrap();
+        self.t.install_dpkg_trigger();
         self
     }
 

@@ -102,10 +102,6 @@ fn containerd_upgrade_with_bindsto_brings_docker_back_via_dpkg_hooks() {
         t.calls()
     );
     assert!(out.contains("BindsTo=containerd.service"), "{out}");
-    assert!(
-        out.contains("containerd's prerm line 5 stops containerd.service"),
-        "{out}"
-    );
     assert!(out.contains("started again"), "{out}");
     assert!(out.contains("docker answered in"), "{out}");
     assert_eq!(
@@ -153,7 +149,9 @@ fn docker_io_prerm_stop_is_named_and_undone() {
     let d2 = docker("19.03.8-0ubuntu2", shapes::DOCKER_PRERM_REMOVE_ONLY).build(&debs);
     let out = ok(&t.dpkg(&["-i", d2.to_str().unwrap()], true));
     assert!(
-        out.contains("docker.socket, docker.service were stopped by the upgrade of docker.io 19.03.8-0ubuntu1 → 19.03.8-0ubuntu2 (docker.io's prerm line 5 stops docker.service docker.socket)"),
+        // Outside apt the old prerm is gone when the trigger runs: the unit's package is named
+        // (apt's path quotes the line: hook_apt).
+        out.contains("docker.socket, docker.service were stopped by the upgrade of docker.io 19.03.8-0ubuntu1 → 19.03.8-0ubuntu2 (docker.socket belongs to docker.io; docker.service belongs to docker.io)"),
         "{out}"
     );
     assert!(t.is_active("docker.service"));
@@ -219,8 +217,56 @@ fn admin_stopped_docker_stays_stopped() {
     st["units"]["docker.socket"]["active"] = false.into();
     t.set_state(&st);
     let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
-    assert_eq!(started(&t), vec!["containerd.service"], "{out}");
+    assert_eq!(
+        started(&t),
+        vec!["containerd.service"],
+        "{out}\n{}",
+        t.calls()
+    );
+    // dpkg says it processes our trigger; the tool itself says nothing.
+    assert!(!out.contains("docker-upgrade-guard:"), "{out}");
+}
+
+/// The admin stops docker and runs dpkg at once (`systemctl stop docker; dpkg -i ...`): the
+/// stop came before the dpkg run began, however close, so it is the admin's: kept.
+#[test]
+fn a_stop_just_before_the_dpkg_run_is_the_admins() {
+    let (t, debs) = focal();
+    let c2 = containerd(C2).build(&debs);
+    t.install_dpkg_trigger();
+    let o = Command::new(t.systemctl())
+        .args(["stop", "docker.socket", "docker.service"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    t.clear_calls();
+    let out = ok(&t.dpkg(&["-i", c2.to_str().unwrap()], true));
+    assert_eq!(
+        started(&t),
+        vec!["containerd.service"],
+        "{out}\n{}",
+        t.calls()
+    );
+    assert!(!out.contains("docker-upgrade-guard:"), "{out}");
+}
+
+/// An unrelated dpkg run does not reach us at all: no hook line, no trigger.
+#[test]
+fn an_unrelated_dpkg_run_does_not_trigger_us() {
+    let (t, debs) = focal();
+    t.install_dpkg_trigger();
+    let hello = Deb::new("hello", "1")
+        .file("/usr/share/doc/hello/README", "hi\n")
+        .build(&debs);
+    let out = ok(&t.dpkg(&["-i", hello.to_str().unwrap()], true));
     assert!(!out.contains("docker-upgrade-guard"), "{out}");
+    assert_eq!(t.calls(), "", "{out}");
+    // ... while a watched package's run does.
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    assert!(
+        out.contains("Processing triggers for docker-upgrade-guard"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -299,27 +345,10 @@ fn suspended_disabled_masked_stopping_no_systemd() {
     }
     // The suspend variable.
     let (t, debs) = focal();
-    let o = Command::new("dpkg")
-        .arg(format!("--root={}", t.path().display()))
-        .arg(format!(
-            "--log={}",
-            t.path().join("var/log/dpkg.log").display()
-        ))
-        .args([
-            "--force-script-chrootless",
-            "--force-not-root",
-            "--force-bad-path",
-        ])
-        .arg(format!(
-            "--pre-invoke={BIN} hook dpkg-pre --systemctl {}",
-            t.systemctl().display()
-        ))
-        .arg(format!(
-            "--post-invoke={BIN} hook dpkg-post --systemctl {}",
-            t.systemctl().display()
-        ))
+    t.install_dpkg_trigger();
+    let o = t
+        .dpkg_cmd()
         .args(["-i", containerd(C2).build(&debs).to_str().unwrap()])
-        .env("PATH", t.script_path())
         .env("DOCKER_UPGRADE_GUARD_SUSPEND", "1")
         .output()
         .unwrap();
@@ -359,7 +388,7 @@ fn unwritable_state_dir_does_not_break_dpkg() {
     );
     let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
     assert!(
-        out.contains("docker-upgrade-guard: hook dpkg-pre:"),
+        out.contains("docker-upgrade-guard: hook dpkg-trigger:"),
         "{out}"
     );
     assert!(out.contains("run/docker-upgrade-guard"), "{out}");
@@ -568,17 +597,27 @@ fn interrupted_post_stage_leaves_no_record_and_no_child() {
         !t.path().join("run/docker-upgrade-guard/txn.json").exists(),
         "the interrupted stage left its record open\n{out}"
     );
-    // The admin stops docker on purpose; later an unrelated operation's post stage runs.
+    // The admin stops docker on purpose; later another operation's post stage and another
+    // dpkg run's trigger run: neither starts docker.
     let mut st = t.state();
     st["hang"] = serde_json::json!([]);
-    for u in ["docker.service", "docker.socket"] {
-        st["units"][u]["active"] = serde_json::json!(false);
-    }
     t.set_state(&st);
+    let o = Command::new(t.systemctl())
+        .args(["stop", "docker.socket", "docker.service"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
     t.clear_calls();
-    let o = hook_with_input(&t, "dpkg-post", "", &[]);
+    let o = hook_with_input(&t, "apt-post", "", &[]);
     assert!(o.status.success());
     assert_eq!(started(&t), Vec::<String>::new(), "{}", text(&o));
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    assert_eq!(
+        started(&t),
+        vec!["containerd.service"],
+        "{out}\n{}",
+        t.calls()
+    );
     assert!(!t.is_active("docker.service"));
 }
 

@@ -1,5 +1,6 @@
-//! The shipped hook lines themselves (hooks/apt.conf, hooks/dpkg.cfg, hooks/apt-pkgs-hook), run
-//! as apt and dpkg run them (`sh -c LINE`, their environment), with the binary replaced by a
+//! The shipped hook lines themselves (hooks/apt.conf, hooks/apt-pkgs-hook, and the trigger's
+//! branch of debian/postinst), run as apt and dpkg run them (`sh -c LINE`, `postinst triggered
+//! PATHS`, their environment), with the binary replaced by a
 //! stand-in that logs each start: which lines decide in the shell without starting the binary,
 //! and that every line is silent and succeeds when the binary is gone.
 use std::io::Write;
@@ -29,13 +30,21 @@ fn apt_line(key: &str) -> String {
     line[start..end].to_string()
 }
 
-fn dpkg_line(key: &str) -> String {
-    shipped("dpkg.cfg")
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("{key}= not in hooks/dpkg.cfg"))
-        .to_string()
+/// A command that runs the shipped postinst (with the binary at `bin`) as dpkg runs it.
+fn postinst(l: &Lines, bin: &Path, args: &str) -> String {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/postinst"))
+            .unwrap()
+            .replace(BINARY, bin.to_str().unwrap());
+    let p = l.root().join(format!(
+        "postinst-{}",
+        bin.parent().unwrap().file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&p, text).unwrap();
+    format!("sh {} {args}", p.display())
 }
+
+const TRIGGERED: &str = "triggered '/usr/bin/containerd /lib/systemd/system/containerd.service'";
 
 /// A root with a stand-in binary that appends its arguments to `starts`.
 struct Lines {
@@ -116,42 +125,47 @@ const LOCKED: &[(&str, &str)] = &[
 ];
 
 #[test]
-fn inside_apt_the_dpkg_lines_start_nothing() {
+fn inside_apt_the_trigger_starts_nothing() {
     let l = Lines::new();
     l.record(true);
-    for key in ["pre-invoke", "post-invoke"] {
-        assert_eq!(l.run(&dpkg_line(key), &l.bin(), LOCKED, b""), "", "{key}");
-    }
+    assert_eq!(
+        l.run(&postinst(&l, &l.bin(), TRIGGERED), &l.bin(), LOCKED, b""),
+        ""
+    );
     assert_eq!(
         l.starts(),
         "",
-        "inside apt, dpkg's lines must not start the binary"
+        "inside apt, the trigger must not start the binary"
     );
 }
 
 #[test]
-fn dpkg_without_apt_pre_always_starts_the_binary() {
+fn dpkg_without_apt_the_trigger_starts_the_binary_and_configure_does_not() {
     let l = Lines::new();
     // DPKG_FRONTEND_LOCKED empty counts as unset (as for the binary).
     for env in [&[][..], &[("DPKG_FRONTEND_LOCKED", "")][..]] {
-        l.run(&dpkg_line("pre-invoke"), &l.bin(), env, b"");
+        l.run(&postinst(&l, &l.bin(), TRIGGERED), &l.bin(), env, b"");
     }
-    assert_eq!(l.starts(), "hook dpkg-pre\nhook dpkg-pre\n");
+    assert_eq!(l.starts(), "hook dpkg-trigger\nhook dpkg-trigger\n");
+    l.run(
+        &postinst(&l, &l.bin(), "configure 0.1.0"),
+        &l.bin(),
+        &[],
+        b"",
+    );
+    assert_eq!(l.starts(), "hook dpkg-trigger\nhook dpkg-trigger\n");
 }
 
 #[test]
-fn post_lines_start_the_binary_only_when_a_record_exists() {
+fn post_line_starts_the_binary_only_when_a_record_exists() {
     let l = Lines::new();
     let apt_post = apt_line("DPkg::Post-Invoke");
-    let dpkg_post = dpkg_line("post-invoke");
     l.record(false);
     l.run(&apt_post, &l.bin(), &[], b"");
-    l.run(&dpkg_post, &l.bin(), &[], b"");
     assert_eq!(l.starts(), "", "no record: nothing to start the binary for");
     l.record(true);
     l.run(&apt_post, &l.bin(), &[], b"");
-    l.run(&dpkg_post, &l.bin(), &[], b"");
-    assert_eq!(l.starts(), "hook apt-post\nhook dpkg-post\n");
+    assert_eq!(l.starts(), "hook apt-post\n");
 }
 
 #[test]
@@ -161,8 +175,7 @@ fn every_line_is_silent_and_succeeds_without_the_binary() {
     let gone = l.root().join("gone/docker-upgrade-guard");
     for line in [
         apt_line("DPkg::Post-Invoke"),
-        dpkg_line("pre-invoke"),
-        dpkg_line("post-invoke"),
+        postinst(&l, &gone, TRIGGERED),
     ] {
         assert_eq!(l.run(&line, &gone, &[], b""), "", "{line}");
     }

@@ -156,7 +156,13 @@ fn audit_runs_alone_in_an_empty_chroot() {
 fn hook_stages_exit_0_alone_in_an_empty_chroot() {
     // No systemctl, no dpkg, no /run/systemd/system: every stage must still exit 0.
     let dir = empty_chroot(true);
-    for stage in ["apt-pkgs", "apt-post", "dpkg-pre", "dpkg-post"] {
+    for stage in [
+        "apt-pkgs",
+        "apt-post",
+        "dpkg-trigger",
+        "dpkg-pre",
+        "dpkg-post",
+    ] {
         let out = run_in_chroot(dir.path(), &["--root", "/fixture", "hook", stage]);
         assert_no_panic(&out);
         assert_eq!(out.status.code(), Some(0), "hook {stage}:\n{}", text(&out));

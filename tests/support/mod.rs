@@ -21,6 +21,8 @@ pub(crate) struct Deb {
     pub name: String,
     pub version: String,
     pub scripts: Vec<(String, String)>,
+    /// Other control files (`triggers`, ...), mode 0644.
+    pub control: Vec<(String, String)>,
     pub files: Vec<(String, String)>,
 }
 
@@ -30,6 +32,7 @@ impl Deb {
             name: name.into(),
             version: version.into(),
             scripts: vec![],
+            control: vec![],
             files: vec![],
         }
     }
@@ -37,6 +40,12 @@ impl Deb {
     /// A maintainer script (`prerm`, `postinst`, ...), written with mode 0755.
     pub(crate) fn script(mut self, kind: &str, text: &str) -> Deb {
         self.scripts.push((kind.into(), text.into()));
+        self
+    }
+
+    /// A control file that is not a script (`triggers`), written with mode 0644.
+    pub(crate) fn control(mut self, name: &str, text: &str) -> Deb {
+        self.control.push((name.into(), text.into()));
         self
     }
 
@@ -64,6 +73,9 @@ impl Deb {
             let p = debian.join(kind);
             std::fs::write(&p, text).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        for (name, text) in &self.control {
+            std::fs::write(debian.join(name), text).unwrap();
         }
         for (path, text) in &self.files {
             let p = tree.path().join(path);
@@ -178,9 +190,17 @@ impl TestRoot {
         let _ = std::fs::remove_file(self.path().join("fakebin/calls.log"));
     }
 
-    /// Runs the real dpkg on this root. `hooks` adds `--pre-invoke`/`--post-invoke` running
-    /// our binary's dpkg stages with the stand-in systemctl.
+    /// Runs the real dpkg on this root, outside apt. `hooks`: with our package's dpkg file
+    /// trigger registered first (see [`TestRoot::install_dpkg_trigger`]), as the .deb installs it.
     pub(crate) fn dpkg(&self, args: &[&str], hooks: bool) -> Output {
+        if hooks {
+            self.install_dpkg_trigger();
+        }
+        self.dpkg_cmd().args(args).output().unwrap()
+    }
+
+    /// The real dpkg on this root with the stand-ins first on the scripts' PATH.
+    pub(crate) fn dpkg_cmd(&self) -> Command {
         let mut cmd = Command::new("dpkg");
         cmd.arg(format!("--root={}", self.path().display()))
             .arg(format!(
@@ -191,20 +211,56 @@ impl TestRoot {
                 "--force-script-chrootless",
                 "--force-not-root",
                 "--force-bad-path",
-            ]);
-        if hooks {
-            let sc = self.systemctl();
-            cmd.arg(format!(
-                "--pre-invoke={BIN} hook dpkg-pre --systemctl {}",
-                sc.display()
-            ));
-            cmd.arg(format!(
-                "--post-invoke={BIN} hook dpkg-post --systemctl {}",
-                sc.display()
-            ));
+            ])
+            .env("PATH", self.script_path())
+            .env_remove("DPKG_FRONTEND_LOCKED");
+        cmd
+    }
+
+    /// Installs (once) a package named like ours that carries the shipped trigger interests
+    /// (debian/docker-upgrade-guard.triggers) and the shipped postinst, with the binary
+    /// replaced by the wrapper that confines the tool to this root and the stand-in systemctl.
+    pub(crate) fn install_dpkg_trigger(&self) {
+        let marker = self
+            .path()
+            .join("var/lib/dpkg/info/docker-upgrade-guard.triggers");
+        if marker.exists() {
+            return;
         }
-        cmd.args(args).env("PATH", self.script_path());
-        cmd.output().unwrap()
+        let wrapper = self.wrapper();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("debian");
+        let read = |n: &str| std::fs::read_to_string(repo.join(n)).unwrap();
+        let postinst =
+            read("postinst").replace("/usr/sbin/docker-upgrade-guard", wrapper.to_str().unwrap());
+        let deb = Deb::new("docker-upgrade-guard", "0.2.0")
+            .script("postinst", &postinst)
+            .control("triggers", &read("docker-upgrade-guard.triggers"))
+            .file(
+                "/usr/share/doc/docker-upgrade-guard/test",
+                "the test's trigger package\n",
+            )
+            .build(&self.path().join("tmp/trigger-deb"));
+        let o = self.dpkg_cmd().arg("-i").arg(&deb).output().unwrap();
+        assert!(o.status.success(), "installing the trigger package: {o:?}");
+    }
+
+    /// `<root>/fakebin/docker-upgrade-guard`: runs our binary with `--root` this root and the
+    /// stand-in systemctl.
+    pub(crate) fn wrapper(&self) -> PathBuf {
+        let wrapper = self.path().join("fakebin/docker-upgrade-guard");
+        if !wrapper.exists() {
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\nexec {BIN} --root {} --systemctl {} \"$@\"\n",
+                    self.path().display(),
+                    self.systemctl().display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        wrapper
     }
 
     /// PATH for maintainer scripts: the stand-ins first.
@@ -233,17 +289,7 @@ impl TestRoot {
     /// stand-in systemctl, and the wrapper's path re-rooted. For apt run with `Dir` = this root.
     pub(crate) fn install_apt_hooks(&self) {
         let r = self.path();
-        let wrapper = r.join("fakebin/docker-upgrade-guard");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nexec {BIN} --root {} --systemctl {} \"$@\"\n",
-                r.display(),
-                self.systemctl().display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let wrapper = self.wrapper();
         let shipped = |name: &str| {
             std::fs::read_to_string(
                 Path::new(env!("CARGO_MANIFEST_DIR"))
