@@ -2,7 +2,6 @@
 //! call bounded in time; tests may point it at a recording stand-in with `--systemctl PATH`.
 
 use anyhow::{bail, Context, Result};
-use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -209,8 +208,9 @@ fn check_unit_arg(unit: &str) -> Result<()> {
 /// `Id`; a block whose `Id` is none of the names asked for (systemd printed the real name of an
 /// alias) is taken for the name at its position. Returned in the order of `units`.
 pub fn parse_show(text: &str, units: &[&str]) -> Result<Vec<UnitState>> {
-    let mut blocks: Vec<HashMap<&str, &str>> = Vec::new();
-    let mut cur: Option<HashMap<&str, &str>> = None;
+    // A few properties per unit: a list is smaller than a map here (binary size).
+    let mut blocks: Vec<Vec<(&str, &str)>> = Vec::new();
+    let mut cur: Option<Vec<(&str, &str)>> = None;
     for (i, line) in text.lines().enumerate() {
         if line.is_empty() {
             blocks.extend(cur.take());
@@ -222,10 +222,11 @@ pub fn parse_show(text: &str, units: &[&str]) -> Result<Vec<UnitState>> {
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
             bail!("line {}: {key:?} is not a property name", i + 1);
         }
-        let block = cur.get_or_insert_with(HashMap::new);
-        if block.insert(key, value).is_some() {
+        let block = cur.get_or_insert_with(Vec::new);
+        if get(block, key).is_some() {
             bail!("line {}: {key} appears twice in one unit", i + 1);
         }
+        block.push((key, value));
     }
     blocks.extend(cur.take());
     if blocks.len() != units.len() {
@@ -238,7 +239,7 @@ pub fn parse_show(text: &str, units: &[&str]) -> Result<Vec<UnitState>> {
     }
     let ids: Vec<&str> = blocks
         .iter()
-        .map(|b| b.get("Id").copied().filter(|id| !id.is_empty()))
+        .map(|b| get(b, "Id").filter(|id| !id.is_empty()))
         .collect::<Option<_>>()
         .context("a unit is described without Id=")?;
     let mut out = Vec::with_capacity(units.len());
@@ -246,20 +247,20 @@ pub fn parse_show(text: &str, units: &[&str]) -> Result<Vec<UnitState>> {
         let idx = ids.iter().position(|id| id == name).unwrap_or(pos);
         let b = &blocks[idx];
         let field = |k: &str, may_be_empty: bool| -> Result<String> {
-            let v = b.get(k).copied().unwrap_or("");
+            let v = get(b, k).unwrap_or("");
             if !is_state(v, may_be_empty) {
                 bail!("{name}: {k}={v:?} is not a state");
             }
             Ok(v.to_string())
         };
-        let main_pid = match b.get("MainPID").copied().unwrap_or("0") {
+        let main_pid = match get(b, "MainPID").unwrap_or("0") {
             "" => 0,
             v => v
                 .parse::<u32>()
                 .map_err(|_| anyhow::anyhow!("{name}: MainPID={v:?} is not a number"))?,
         };
         let stamp = |k: &str| -> Result<Option<u64>> {
-            match b.get(k).copied().unwrap_or("") {
+            match get(b, k).unwrap_or("") {
                 "" => Ok(None),
                 v => v
                     .parse::<u64>()
@@ -284,6 +285,10 @@ pub fn parse_show(text: &str, units: &[&str]) -> Result<Vec<UnitState>> {
 /// A state word as systemd prints them: lowercase and `-`, empty only where allowed.
 fn is_state(v: &str, may_be_empty: bool) -> bool {
     (may_be_empty || !v.is_empty()) && v.bytes().all(|c| c.is_ascii_lowercase() || c == b'-')
+}
+
+fn get<'a>(block: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
+    block.iter().find(|(k, _)| *k == key).map(|&(_, v)| v)
 }
 
 /// What a bounded child printed and how it ended.
