@@ -512,4 +512,44 @@ mod tests {
         assert_eq!(fmt_secs(Duration::from_secs(20)), "20 s");
         assert_eq!(fmt_secs(Duration::from_millis(500)), "0.5 s");
     }
+
+    #[test]
+    fn show_output_is_parsed_by_id_then_position() {
+        let text = "Id=reboot.target\nLoadState=loaded\nActiveState=inactive\nSubState=dead\n\
+                    UnitFileState=\nInactiveEnterTimestampMonotonic=0\n\n\
+                    Id=docker.service\nLoadState=loaded\nActiveState=active\nSubState=running\n\
+                    UnitFileState=enabled\nMainPID=42\nInactiveEnterTimestampMonotonic=5\n\
+                    InactiveExitTimestampMonotonic=7\n";
+        // Blocks in the other order than asked; the alias is matched by position.
+        let got = parse_show(text, &["ctrl-alt-del.target", "docker.service"]).unwrap();
+        assert_eq!(got[0].unit, "ctrl-alt-del.target");
+        assert_eq!(
+            (
+                got[0].main_pid,
+                got[0].inactive_enter_us,
+                got[0].inactive_exit_us
+            ),
+            (0, Some(0), None)
+        );
+        assert_eq!(got[1].unit, "docker.service");
+        assert_eq!(got[1].sub_state, "running");
+        assert_eq!(got[1].unit_file_state, "enabled");
+        assert_eq!(
+            (
+                got[1].main_pid,
+                got[1].inactive_enter_us,
+                got[1].inactive_exit_us
+            ),
+            (42, Some(5), Some(7))
+        );
+        let twice = "Id=a.service\nLoadState=loaded\nLoadState=loaded\nActiveState=active\nSubState=running\n";
+        assert!(parse_show(twice, &["a.service"])
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+        let no_id = "LoadState=loaded\nActiveState=active\nSubState=running\n";
+        assert!(parse_show(no_id, &["a.service"]).is_err());
+        let bad = "Id=a.service\nLoadState=Loaded\nActiveState=active\nSubState=running\n";
+        assert!(parse_show(bad, &["a.service"]).is_err());
+    }
 }
