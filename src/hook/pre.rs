@@ -1,6 +1,7 @@
 //! The pre stage: apt's `DPkg::Pre-Install-Pkgs` (`apt-pkgs`). It decides whether this
-//! operation concerns us at all (cheaply: most do not), takes the snapshot ([`super::snapshot`]) and run the just-in-time guard before dpkg runs the
-//! old maintainer scripts. (Outside apt there is no pre stage: see [`super::trigger`].)
+//! operation concerns us at all (cheaply: most do not), takes the snapshot
+//! ([`super::snapshot`]) and runs the just-in-time guard before dpkg runs the old maintainer
+//! scripts. (Outside apt there is no pre stage: see [`super::trigger`].)
 
 use super::host::{now_secs, systemd_running};
 use super::snapshot::{save, take};

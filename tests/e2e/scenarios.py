@@ -328,6 +328,12 @@ def s09_dpkg_i(m, ctx, tool):
         # Since 0.2 the dpkg trigger tells it from systemd's timestamps (no "before" was taken).
         expect_said(r.out, "docker.socket, docker.service were stopped by the upgrade of containerd",
                     "BindsTo=containerd.service", "started again", "docker answered")
+        # dpkg in two steps, as apt does it: --unpack (+dug2's own prerm stops containerd again;
+        # dpkg processes our trigger at the end of the unpack run), then --configure -a.
+        r = m.run(["dpkg", "--unpack", ctx.deb("containerd_dug2")], timeout=300)
+        expect_said(r.out, "were stopped by the reinstallation of containerd", "started again")
+        m.run(["dpkg", "--configure", "-a"], timeout=300)
+        expect_docker_up(m, "dpkg --unpack, then dpkg --configure -a (the dpkg trigger path)")
     else:
         expect_inactive(m, "docker.service", "dpkg -i of the harmful containerd without the tool")
 

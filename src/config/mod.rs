@@ -2,11 +2,13 @@
 
 use crate::root::Root;
 
+mod syntax;
+use syntax::Value;
+
 pub const CONFIG_PATH: &str = "/etc/docker-upgrade-guard/config.toml";
 
 /// What to do with containerd after an operation upgraded it (see the patch issue/README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerdAfterUpgrade {
     /// Restart containerd (its restart propagates to docker as a restart) and verify docker.
     Restart,
@@ -16,8 +18,7 @@ pub enum ContainerdAfterUpgrade {
 
 /// What the post stage does with a container that ran before the operation and went down with
 /// docker during it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartContainers {
     /// Name it; start nothing (docker's restart policies decide).
     Never,
@@ -70,23 +71,6 @@ impl Default for Config {
     }
 }
 
-/// The file as written: every key optional, unknown keys rejected.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    enabled: Option<bool>,
-    units: Option<Vec<String>>,
-    packages: Option<Vec<String>>,
-    start_timeout_secs: Option<u64>,
-    ping_timeout_secs: Option<u64>,
-    hook_budget_secs: Option<u64>,
-    max_snapshot_age_secs: Option<u64>,
-    jit_patch: Option<bool>,
-    containerd_after_upgrade: Option<ContainerdAfterUpgrade>,
-    /// A string checked by hand: a second enum through toml's deserializer costs ~2 KiB.
-    restart_containers: Option<String>,
-}
-
 /// Loads the config under `root`; a missing file gives the defaults. Unknown keys and bad
 /// values are errors naming the file, line and key.
 pub fn load(root: &Root) -> anyhow::Result<Config> {
@@ -121,46 +105,68 @@ pub fn fallback(root: &Root) -> Config {
     c
 }
 
-/// Parses the text of a config file (errors name the line and the key).
+/// Parses the text of a config file (errors name the line and the key). Every key is
+/// optional; unknown keys are errors.
 pub fn parse(text: &str) -> anyhow::Result<Config> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        // toml's message spans several lines (with a source excerpt); one line is enough.
-        let msg = e.message().to_string();
-        match e.span() {
-            Some(span) => {
-                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                anyhow::anyhow!("line {line}: {msg}")
+    let mut c = Config::default();
+    for e in syntax::parse(text)? {
+        let at = e.line;
+        let wrong = |expected: &str| {
+            anyhow::anyhow!(
+                "line {at}: {}: expected {expected}, found {}",
+                e.key,
+                e.value.kind()
+            )
+        };
+        let choice = |allowed: &[&str]| -> anyhow::Result<usize> {
+            let Value::Str(v) = &e.value else {
+                return Err(wrong("a string"));
+            };
+            allowed.iter().position(|a| a == v).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "line {at}: {} = {v:?}: expected \"{}\"",
+                    e.key,
+                    allowed.join("\" or \"")
+                )
+            })
+        };
+        match (e.key.as_str(), &e.value) {
+            ("enabled", Value::Bool(b)) => c.enabled = *b,
+            ("jit_patch", Value::Bool(b)) => c.jit_patch = *b,
+            ("units", Value::Strings(v)) => c.units.clone_from(v),
+            ("packages", Value::Strings(v)) => c.packages.clone_from(v),
+            ("start_timeout_secs", Value::Int(n)) => c.start_timeout_secs = *n,
+            ("ping_timeout_secs", Value::Int(n)) => c.ping_timeout_secs = *n,
+            ("hook_budget_secs", Value::Int(n)) => c.hook_budget_secs = *n,
+            ("max_snapshot_age_secs", Value::Int(n)) => c.max_snapshot_age_secs = *n,
+            ("containerd_after_upgrade", _) => {
+                c.containerd_after_upgrade = [
+                    ContainerdAfterUpgrade::Restart,
+                    ContainerdAfterUpgrade::Leave,
+                ][choice(&["restart", "leave"])?];
             }
-            None => anyhow::anyhow!("{msg}"),
+            ("restart_containers", _) => {
+                c.restart_containers = [
+                    RestartContainers::Never,
+                    RestartContainers::PreviouslyRunning,
+                ][choice(&["never", "previously-running"])?];
+            }
+            ("enabled" | "jit_patch", _) => return Err(wrong("true or false")),
+            ("units" | "packages", _) => return Err(wrong("a list of strings")),
+            (
+                "start_timeout_secs"
+                | "ping_timeout_secs"
+                | "hook_budget_secs"
+                | "max_snapshot_age_secs",
+                _,
+            ) => return Err(wrong("a number")),
+            (k, _) => anyhow::bail!(
+                "line {at}: unknown setting `{k}`; the settings are enabled, units, packages, \
+                 start_timeout_secs, ping_timeout_secs, hook_budget_secs, max_snapshot_age_secs, \
+                 jit_patch, containerd_after_upgrade, restart_containers"
+            ),
         }
-    })?;
-    let d = Config::default();
-    let c = Config {
-        enabled: raw.enabled.unwrap_or(d.enabled),
-        units: raw.units.unwrap_or(d.units),
-        packages: raw.packages.unwrap_or(d.packages),
-        start_timeout_secs: raw.start_timeout_secs.unwrap_or(d.start_timeout_secs),
-        ping_timeout_secs: raw.ping_timeout_secs.unwrap_or(d.ping_timeout_secs),
-        hook_budget_secs: raw.hook_budget_secs.unwrap_or(d.hook_budget_secs),
-        max_snapshot_age_secs: raw.max_snapshot_age_secs.unwrap_or(d.max_snapshot_age_secs),
-        jit_patch: raw.jit_patch.unwrap_or(d.jit_patch),
-        containerd_after_upgrade: raw
-            .containerd_after_upgrade
-            .unwrap_or(d.containerd_after_upgrade),
-        restart_containers: match raw.restart_containers.as_deref() {
-            None | Some("never") => RestartContainers::Never,
-            Some("previously-running") => RestartContainers::PreviouslyRunning,
-            Some(v) => {
-                let line = text
-                    .lines()
-                    .position(|l| l.trim_start().starts_with("restart_containers"))
-                    .map_or(0, |i| i + 1);
-                anyhow::bail!(
-                    "line {line}: restart_containers = {v:?}: expected \"never\" or \"previously-running\""
-                );
-            }
-        },
-    };
+    }
     for u in &c.units {
         if !valid_unit(u) {
             anyhow::bail!("units: {u:?} is not a unit name (like \"kubelet.service\")");
