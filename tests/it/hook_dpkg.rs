@@ -216,14 +216,29 @@ fn admin_stopped_docker_stays_stopped() {
     st["units"]["docker.service"]["active"] = false.into();
     st["units"]["docker.socket"]["active"] = false.into();
     t.set_state(&st);
-    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
+    upgrade_starts_only_containerd(&t, &debs);
+}
+
+/// The admin stops docker (through the stand-in, as `systemctl stop` does).
+fn admin_stops_docker(t: &TestRoot) {
+    let o = Command::new(t.systemctl())
+        .args(["stop", "docker.socket", "docker.service"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}
+
+/// `dpkg -i` of the harmful containerd with docker stopped by the admin: only containerd's own
+/// postinst starts anything, and the tool says nothing (dpkg says it processes our trigger).
+fn upgrade_starts_only_containerd(t: &TestRoot, debs: &std::path::Path) {
+    t.clear_calls();
+    let out = ok(&t.dpkg(&["-i", containerd(C2).build(debs).to_str().unwrap()], true));
     assert_eq!(
-        started(&t),
+        started(t),
         vec!["containerd.service"],
         "{out}\n{}",
         t.calls()
     );
-    // dpkg says it processes our trigger; the tool itself says nothing.
     assert!(!out.contains("docker-upgrade-guard:"), "{out}");
 }
 
@@ -232,22 +247,9 @@ fn admin_stopped_docker_stays_stopped() {
 #[test]
 fn a_stop_just_before_the_dpkg_run_is_the_admins() {
     let (t, debs) = focal();
-    let c2 = containerd(C2).build(&debs);
     t.install_dpkg_trigger();
-    let o = Command::new(t.systemctl())
-        .args(["stop", "docker.socket", "docker.service"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{o:?}");
-    t.clear_calls();
-    let out = ok(&t.dpkg(&["-i", c2.to_str().unwrap()], true));
-    assert_eq!(
-        started(&t),
-        vec!["containerd.service"],
-        "{out}\n{}",
-        t.calls()
-    );
-    assert!(!out.contains("docker-upgrade-guard:"), "{out}");
+    admin_stops_docker(&t);
+    upgrade_starts_only_containerd(&t, &debs);
 }
 
 /// An unrelated dpkg run does not reach us at all: no hook line, no trigger.
@@ -602,22 +604,12 @@ fn interrupted_post_stage_leaves_no_record_and_no_child() {
     let mut st = t.state();
     st["hang"] = serde_json::json!([]);
     t.set_state(&st);
-    let o = Command::new(t.systemctl())
-        .args(["stop", "docker.socket", "docker.service"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{o:?}");
+    admin_stops_docker(&t);
     t.clear_calls();
     let o = hook_with_input(&t, "apt-post", "", &[]);
     assert!(o.status.success());
     assert_eq!(started(&t), Vec::<String>::new(), "{}", text(&o));
-    let out = ok(&t.dpkg(&["-i", containerd(C2).build(&debs).to_str().unwrap()], true));
-    assert_eq!(
-        started(&t),
-        vec!["containerd.service"],
-        "{out}\n{}",
-        t.calls()
-    );
+    upgrade_starts_only_containerd(&t, &debs);
     assert!(!t.is_active("docker.service"));
 }
 
