@@ -252,6 +252,20 @@ fn a_stop_just_before_the_dpkg_run_is_the_admins() {
     upgrade_starts_only_containerd(&t, &debs);
 }
 
+/// The trigger stage run by something other than dpkg (by hand, a broken frontend) cannot tell
+/// when "its" dpkg run began: one line, exit 0, nothing started, not even a stopped docker.
+#[test]
+fn a_trigger_stage_not_run_by_dpkg_starts_nothing() {
+    let (t, _) = focal();
+    admin_stops_docker(&t);
+    t.clear_calls();
+    let o = hook_cmd(&t, "dpkg-trigger").output().unwrap();
+    let out = ok(&o);
+    assert!(out.contains("not run by dpkg"), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert_eq!(t.calls(), "", "{out}");
+}
+
 /// An unrelated dpkg run does not reach us at all: no hook line, no trigger.
 #[test]
 fn an_unrelated_dpkg_run_does_not_trigger_us() {
