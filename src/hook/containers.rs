@@ -522,7 +522,6 @@ mod tests {
             config: crate::config::Config::default(),
             stage: super::super::Stage::AptPost,
             deadline: Instant::now() + Duration::from_secs(60),
-            frontend_locked: true,
             suspended: false,
         };
         let mut rec = super::super::state::tests::record();

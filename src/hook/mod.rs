@@ -77,8 +77,6 @@ pub(crate) struct Env {
     pub config: Config,
     pub stage: Stage,
     pub deadline: Instant,
-    /// apt is the frontend of this dpkg run (`DPKG_FRONTEND_LOCKED`).
-    pub frontend_locked: bool,
     pub suspended: bool,
 }
 
@@ -267,7 +265,6 @@ pub(crate) fn run(ctx: &Ctx, args: &Options) -> ExitCode {
             systemctl: ctx.systemctl.clone(),
             stage,
             deadline: started + budget,
-            frontend_locked: env_set("DPKG_FRONTEND_LOCKED"),
             suspended: env_set(SUSPEND_ENV),
             config,
         };

@@ -2,7 +2,6 @@
 //! harmful lines of the scripts dpkg is about to run — taken, and written as the transaction
 //! record (merged into a fresh open one). Called by the pre stages ([`super::pre`]).
 
-use super::host::boot_id;
 use super::state::{self, HarmfulSite, PackageVersion, Record};
 use super::{dpkg, say, Env};
 use crate::dpkg::info::ScriptKind;
@@ -50,27 +49,12 @@ pub(crate) fn take(env: &Env, changing: &[String]) -> Result<Record> {
             (Vec::new(), Vec::new())
         }
     };
-    let (log_file, offset) = match crate::dpkg::log::position(&dpkg::log_path(env)) {
-        Some((id, len)) => (Some(id), len),
-        None => (None, 0),
-    };
-    let now = state::Now::read();
+    let log = crate::dpkg::log::position(&dpkg::log_path(env))
+        .map_or((None, 0), |(id, len)| (Some(id), len));
     Ok(Record {
-        schema: state::SCHEMA,
-        boot_id: boot_id(),
-        created: now.wall,
-        updated: now.wall,
-        updated_boot: Some(now.boot),
-        stage: super::stage_name(env.stage).into(),
-        command_line: None,
-        dpkg_log_offset: offset,
-        dpkg_log_file: log_file,
-        units: states,
         packages,
-        actions: Vec::new(),
         harmful,
-        failed_starts: Vec::new(),
-        containers: None,
+        ..Record::new(super::stage_name(env.stage), states, log)
     })
 }
 

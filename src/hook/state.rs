@@ -87,6 +87,33 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// A record made now by `stage`: the units' states before, and where dpkg.log stood
+    /// (its id, and the offset from which the operation's lines count); nothing else yet.
+    pub(crate) fn new(
+        stage: &str,
+        units: Vec<UnitState>,
+        (dpkg_log_file, dpkg_log_offset): (Option<crate::dpkg::log::FileId>, u64),
+    ) -> Record {
+        let now = Now::read();
+        Record {
+            schema: SCHEMA,
+            boot_id: super::host::boot_id(),
+            created: now.wall,
+            updated: now.wall,
+            updated_boot: Some(now.boot),
+            stage: stage.into(),
+            command_line: None,
+            dpkg_log_offset,
+            dpkg_log_file,
+            units,
+            packages: Vec::new(),
+            actions: Vec::new(),
+            harmful: Vec::new(),
+            failed_starts: Vec::new(),
+            containers: None,
+        }
+    }
+
     pub(crate) fn unit(&self, name: &str) -> Option<&UnitState> {
         self.units.iter().find(|u| u.unit == name)
     }

@@ -9,17 +9,17 @@
 //! pure), and what the run changed from dpkg.log since its `startup` line. The rest is the post
 //! stage's: compare, decide, act ([`super::post::act_on`]).
 
-use super::host::{boot_id, systemd_running};
+use super::host::systemd_running;
 use super::state::{self, Record};
 use super::{dpkg, post, say, Env};
 use crate::service::{ServiceManager, UnitState};
 use anyhow::{Context, Result};
 
 pub(crate) fn run(env: &Env) -> Result<()> {
-    // Inside apt its own hooks took the "before" and start what the operation stopped; a
-    // switched-off or suspended hook and a system without systemd have nothing to do (the old
-    // dpkg hook lines were silent there too).
-    if env.frontend_locked || !env.config.enabled || env.suspended || !systemd_running(env) {
+    // (Inside apt, where apt's own hooks took the "before", the stage has returned already:
+    // `nothing_to_do_yet`.) A switched-off or suspended hook and a system without systemd
+    // have nothing to do (the old dpkg hook lines were silent there too).
+    if !env.config.enabled || env.suspended || !systemd_running(env) {
         return Ok(());
     }
     let began = match dpkg_run_began() {
@@ -43,25 +43,8 @@ pub(crate) fn run(env: &Env) -> Result<()> {
         say("systemd did not tell when the units last stopped and started; nothing started");
         return Ok(());
     };
-    let (log_file, offset) = dpkg::run_start(env).context("cannot read dpkg.log")?;
-    let now_t = state::Now::read();
-    let rec = Record {
-        schema: state::SCHEMA,
-        boot_id: boot_id(),
-        created: now_t.wall,
-        updated: now_t.wall,
-        updated_boot: Some(now_t.boot),
-        stage: super::stage_name(env.stage).into(),
-        command_line: None,
-        dpkg_log_offset: offset,
-        dpkg_log_file: log_file,
-        units: before,
-        packages: Vec::new(),
-        actions: Vec::new(),
-        harmful: Vec::new(),
-        failed_starts: Vec::new(),
-        containers: None,
-    };
+    let log = dpkg::run_start(env).context("cannot read dpkg.log")?;
+    let rec = Record::new(super::stage_name(env.stage), before, log);
     let rec = post::act_on(env, &sm, rec, Some(now))?;
     state::write_last(&env.root, &rec)
 }

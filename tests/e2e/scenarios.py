@@ -542,6 +542,18 @@ def container_events(m):
     return [l for l in r.out.splitlines() if '"container-' in l]
 
 
+def expect_plain_named(m, r, v1, v2):
+    """After the docker.io upgrade v1 -> v2 took docker down: `plain` (no restart policy) and only
+    it is named as down, in apt's output and as one container-down event."""
+    expect_said(r.out, "container plain (dug/tiny:1, restart policy no) was running before the upgrade of "
+                f"docker.io {v1} → {v2} and is not running now")
+    expect_said(r.out, "2 of 3 containers came back by their restart policy; 1 did not: plain")
+    bad = [l for l in hook_lines(r.out) if "container keep" in l or "container c1" in l or "container stopped" in l]
+    check(not bad, f"a container that came back (or was not running) was named: {bad}")
+    evs = container_events(m)
+    check(len(evs) == 1 and '"container-down"' in evs[0] and "container plain" in evs[0], f"events: {evs}")
+
+
 def s15_containers_named(m, ctx, tool):
     before = containers_setup(m, ctx)
     check(before["plain"][0] and before["keep"][0] and not before["stopped"][0], f"setup: {before}")
@@ -561,13 +573,7 @@ def s15_containers_named(m, ctx, tool):
     check(not container_state(m, "plain")[0], "plain is running: restart_containers defaults to never")
     check(not container_state(m, "stopped")[0], "the admin's stopped container was started")
     v1, v2 = ctx.version("docker_dug1"), ctx.version("docker_dug2")
-    expect_said(r.out, "container plain (dug/tiny:1, restart policy no) was running before the upgrade of "
-                f"docker.io {v1} → {v2} and is not running now")
-    expect_said(r.out, "2 of 3 containers came back by their restart policy; 1 did not: plain")
-    bad = [l for l in hook_lines(r.out) if "container keep" in l or "container c1" in l or "container stopped" in l]
-    check(not bad, f"a container that came back (or was not running) was named: {bad}")
-    evs = container_events(m)
-    check(len(evs) == 1 and '"container-down"' in evs[0] and "container plain" in evs[0], f"events: {evs}")
+    expect_plain_named(m, r, v1, v2)
     st = m.run([BIN, "status"], check=False, quiet=True).out
     check("container-down: container plain" in st, f"status does not show it: {st}")
 
@@ -629,13 +635,7 @@ def s18_containers_try_restart(m, ctx, tool):
     check(not container_state(m, "stopped")[0], "the admin's stopped container was started")
     if not tool:
         return
-    expect_said(r.out, "container plain (dug/tiny:1, restart policy no) was running before the upgrade of "
-                f"docker.io {v1} → {v2} and is not running now")
-    expect_said(r.out, "2 of 3 containers came back by their restart policy; 1 did not: plain")
-    bad = [l for l in hook_lines(r.out) if "container keep" in l or "container c1" in l or "container stopped" in l]
-    check(not bad, f"a container that came back (or was not running) was named: {bad}")
-    evs = container_events(m)
-    check(len(evs) == 1 and '"container-down"' in evs[0] and "container plain" in evs[0], f"events: {evs}")
+    expect_plain_named(m, r, v1, v2)
 
 
 SCENARIOS += [

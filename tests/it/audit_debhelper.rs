@@ -159,13 +159,7 @@ fn an_init_script_on_the_node_makes_the_stop_real() {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    let v = audit(&t);
-    assert_eq!(v["severity"], "CRITICAL", "{v:#}");
-    let f = containerd_findings(&v)
-        .into_iter()
-        .find(|f| f["severity"] == "CRITICAL")
-        .unwrap_or_else(|| panic!("{v:#}"));
-    let summary = f["summary"].as_str().unwrap();
+    let summary = critical_containerd_summary(&t);
     assert!(summary.contains("BindsTo=containerd.service"), "{summary}");
     assert!(
         summary.contains("only while /etc/init.d/containerd exists")
@@ -183,18 +177,8 @@ fn an_init_script_the_package_ships_makes_the_stop_real() {
 
     // Removed by the admin, but shipped: the upgrade can bring it back. Conservative.
     std::fs::remove_file(t.path().join("etc/init.d/containerd")).unwrap();
-    let v = audit(&t);
-    assert_eq!(v["severity"], "CRITICAL", "{v:#}");
-    let f = containerd_findings(&v)
-        .into_iter()
-        .find(|f| f["severity"] == "CRITICAL")
-        .unwrap_or_else(|| panic!("{v:#}"));
-    let summary = f["summary"].as_str().unwrap();
-    assert!(
-        summary.contains("/etc/init.d/containerd exists")
-            && summary.contains("but containerd ships it"),
-        "{summary}"
-    );
+    let summary = critical_containerd_summary(&t);
+    assert_ships_init_script(&summary);
 }
 
 #[test]
@@ -204,13 +188,23 @@ fn an_init_script_the_next_version_ships_makes_the_stop_real() {
     let cache = t.path().join("var/cache/apt/archives");
     std::fs::create_dir_all(&cache).unwrap();
     std::fs::copy(&built().with_init, cache.join("containerd_1.1-1_all.deb")).unwrap();
-    let v = audit(&t);
+    let summary = critical_containerd_summary(&t);
+    assert_ships_init_script(&summary);
+}
+
+/// The audit of `t` is CRITICAL, and this is the summary of its CRITICAL containerd finding.
+fn critical_containerd_summary(t: &TestRoot) -> String {
+    let v = audit(t);
     assert_eq!(v["severity"], "CRITICAL", "{v:#}");
     let f = containerd_findings(&v)
         .into_iter()
         .find(|f| f["severity"] == "CRITICAL")
         .unwrap_or_else(|| panic!("{v:#}"));
-    let summary = f["summary"].as_str().unwrap();
+    f["summary"].as_str().unwrap().to_string()
+}
+
+/// The finding says the stop is real because containerd ships the init script.
+fn assert_ships_init_script(summary: &str) {
     assert!(
         summary.contains("/etc/init.d/containerd exists")
             && summary.contains("but containerd ships it"),
